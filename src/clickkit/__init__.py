@@ -1,0 +1,1 @@
+"""A hands-on kit for ingesting a click stream into Apache Kafka."""
