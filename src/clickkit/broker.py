@@ -184,6 +184,7 @@ class LocalKafka:
         classpath = f"{libs}{os.sep}*"
         self._format(java, classpath)
         heap = "-Xmx512m" if len(self.nodes) == 1 else "-Xmx384m"
+        processes = []
         for node in self.nodes:
             command = [java, heap, "-Xms128m", "-Djava.awt.headless=true",
                        f"-Dlog4j2.configurationFile={self.home / 'log4j2.properties'}",
@@ -193,9 +194,10 @@ class LocalKafka:
                 process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
                                            stdin=subprocess.DEVNULL, start_new_session=True)
             node.pid_file.write_text(str(process.pid))
+            processes.append(process)
         try:
             wait_until_ready(self.bootstrap_servers, timeout_s,
-                             alive=lambda: len(self.running()) == len(self.nodes))
+                             alive=lambda: all(process.poll() is None for process in processes))
         except BrokerNotReady as error:
             logs = "\n".join(f"--- {n.log_file} (last lines)\n" + tail(n.log_file) for n in self.nodes)
             self.stop()

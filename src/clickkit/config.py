@@ -21,6 +21,8 @@ class Settings:
     topic: str
     kafka_home: Path
     kafka_cache: Path
+    jupyter_ip: str
+    jupyter_port: int
 
     @property
     def local_kafka_port(self) -> int:
@@ -48,4 +50,7 @@ def load_settings(env=None) -> Settings:
         topic=env.get("CLICKS_TOPIC") or CLICKS_TOPIC,
         kafka_home=Path(env.get("KAFKA_HOME_DIR") or REPO_ROOT / ".kit" / "kafka"),
         kafka_cache=Path(env.get("KAFKA_CACHE_DIR") or Path.home() / ".cache" / "clickkit"),
+        # The devcontainer sets 0.0.0.0 so VS Code can forward the port; elsewhere stay on loopback.
+        jupyter_ip=env.get("JUPYTER_IP") or "127.0.0.1",
+        jupyter_port=int(env.get("JUPYTER_PORT", "8888")),
     )

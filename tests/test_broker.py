@@ -1,0 +1,89 @@
+"""The local broker: configuration, start, a second start, status and stop, against real Kafka."""
+
+import socket
+import subprocess
+import sys
+
+import pytest
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+
+from clickkit import broker
+from clickkit.broker import KitError, LocalKafka, Node
+from clickkit.config import load_settings
+
+
+def test_single_node_properties_use_kraft_without_zookeeper(tmp_path):
+    node = Node(1, 29092, tmp_path)
+    text = node.properties({"controller.quorum.bootstrap.servers": "127.0.0.1:29093"}, replication=1)
+    assert "process.roles=broker,controller" in text
+    assert "listeners=PLAINTEXT://127.0.0.1:29092,CONTROLLER://127.0.0.1:29093" in text
+    assert f"log.dirs={tmp_path / 'data'}" in text
+    assert "zookeeper" not in text
+
+
+def test_cluster_lists_every_voter(tmp_path):
+    kafka = LocalKafka(tmp_path, [1000, 2000, 3000], tmp_path)
+    assert kafka.quorum() == {"controller.quorum.voters": "1@127.0.0.1:1001,2@127.0.0.1:2001,3@127.0.0.1:3001"}
+    assert kafka.bootstrap_servers == "localhost:1000,localhost:2000,localhost:3000"
+
+
+def test_missing_java_is_explained(monkeypatch, tmp_path):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(KitError, match="Java runtime, 17 or newer"):
+        LocalKafka(tmp_path, [free_port()], tmp_path).start()
+
+
+def test_missing_maven_is_explained(monkeypatch, tmp_path):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(KitError, match="Install Apache Maven"):
+        broker.kafka_libs(tmp_path)
+
+
+def test_port_in_use_is_reported(tmp_path):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        with pytest.raises(KitError, match=f"Port {port} is already in use"):
+            LocalKafka(tmp_path, [port], load_settings().kafka_cache).start()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def run_cli(action, env):
+    return subprocess.run([sys.executable, "-m", "clickkit.broker", action], env=env,
+                          capture_output=True, text=True, timeout=240)
+
+
+def test_cli_up_twice_status_and_down(tmp_path):
+    port = free_port()
+    env = {**__import__("os").environ, "KAFKA_BOOTSTRAP_SERVERS": f"localhost:{port}",
+           "KAFKA_HOME_DIR": str(tmp_path)}
+    try:
+        first = run_cli("up", env)
+        assert first.returncode == 0, first.stderr
+        assert f"started at localhost:{port}" in first.stdout
+        second = run_cli("up", env)
+        assert second.returncode == 0, second.stderr
+        assert "already running" in second.stdout
+        status = run_cli("status", env)
+        assert status.returncode == 0 and "produced and consumed" in status.stdout
+
+        producer = KafkaProducer(bootstrap_servers=f"localhost:{port}", acks="all", max_block_ms=15000)
+        sent = producer.send("cli-check", b"hello").get(timeout=15)
+        producer.close()
+        consumer = KafkaConsumer(bootstrap_servers=f"localhost:{port}", consumer_timeout_ms=15000)
+        partition = TopicPartition("cli-check", sent.partition)
+        consumer.assign([partition])
+        consumer.seek(partition, sent.offset)
+        assert next(iter(consumer)).value == b"hello"
+        consumer.close()
+    finally:
+        down = run_cli("down", env)
+    assert down.returncode == 0 and "Stopped" in down.stdout
+    assert run_cli("status", env).returncode == 3
+    assert "No local Kafka broker was running" in run_cli("down", env).stdout
