@@ -44,5 +44,24 @@ cluster-up: $(READY)
 cluster-down: $(READY)
 	$(BIN)/python -m clickkit.broker down --cluster
 
+exercises: $(READY)
+	$(BIN)/python -m clickkit.exercises
+
+fake-website: $(READY)
+	$(BIN)/python -m clickkit.traffic $(ARGS)
+
+demo-site: $(READY)
+	$(BIN)/python -m clickkit.demo_site $(ARGS)
+
+bench: $(READY)
+	$(BIN)/python -m clickkit.bench $(ARGS)
+
+reliability: $(READY)
+	$(BIN)/python -m clickkit.reliability $(ARGS)
+
+grade: $(READY)
+	@test -n "$(SUBMISSIONS)" || { echo "Usage: make grade SUBMISSIONS=path/to/notebook-or-folder"; exit 2; }
+	$(BIN)/python -m clickkit.grading "$(SUBMISSIONS)" $(ARGS)
+
 clean: kafka-down cluster-down
 	rm -rf .kit
