@@ -34,7 +34,11 @@ def _free_port_pair() -> int:
 def pytest_sessionstart(session):
     """Start a local broker before anything runs, so notebook kernels inherit its address."""
     global _session_broker
-    if os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or session.config.option.collectonly:
+    if session.config.option.collectonly:
+        return
+    # Notebooks serve the endpoint on INGEST_PORT; a free one keeps the suite off a student's port 5000.
+    os.environ.setdefault("INGEST_PORT", str(_free_port_pair()))
+    if os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
         return
     home = Path(tempfile.mkdtemp(prefix="clickkit-test-kafka-"))
     _session_broker = LocalKafka(home, [_free_port_pair()], load_settings().kafka_cache)
