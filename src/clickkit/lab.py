@@ -35,6 +35,8 @@ def main() -> int:
                f"--ServerApp.root_dir={REPO_ROOT}", f"--ServerApp.ip={settings.jupyter_ip}",
                f"--ServerApp.port={settings.jupyter_port}",
                "--LabApp.default_url=/lab/tree/notebooks/00-intro.ipynb"]
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        command.append("--allow-root")  # containers and CI machines often run as root
     os.execv(sys.executable, command)
 
 
