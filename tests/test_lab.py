@@ -1,0 +1,56 @@
+"""make lab: JupyterLab starts on the notebooks and prints its URL, against the real broker."""
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+import requests
+
+from clickkit.broker import KitError
+from clickkit.config import load_settings
+from clickkit.lab import ensure_kafka
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_lab_prints_a_working_url(bootstrap_servers, tmp_path):
+    port = free_port()
+    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": bootstrap_servers, "JUPYTER_PORT": str(port),
+           "JUPYTER_RUNTIME_DIR": str(tmp_path)}
+    log = tmp_path / "lab.log"
+    with open(log, "w") as out:
+        lab = subprocess.Popen([sys.executable, "-m", "clickkit.lab"], env=env, stdout=out,
+                               stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        url = None
+        deadline = time.monotonic() + 60
+        while url is None and time.monotonic() < deadline and lab.poll() is None:
+            time.sleep(0.5)
+            found = re.search(rf"http://127\.0\.0\.1:{port}/lab\S*token=\w+", log.read_text())
+            url = found.group(0) if found else None
+        assert url, f"no JupyterLab URL printed:\n{log.read_text()[-3000:]}"
+        assert f"Kafka answers at {bootstrap_servers}" in log.read_text()
+        token = url.split("token=")[1]
+        status = requests.get(f"http://127.0.0.1:{port}/api/contents/notebooks",
+                              params={"token": token}, timeout=10)
+        assert status.status_code == 200
+        names = {item["name"] for item in status.json()["content"]}
+        assert "00-intro.ipynb" in names
+    finally:
+        os.killpg(lab.pid, signal.SIGTERM)
+        lab.wait(timeout=30)
+
+
+def test_an_unreachable_remote_broker_is_explained():
+    settings = load_settings({"KAFKA_BOOTSTRAP_SERVERS": "kafka.invalid:9092"})
+    with pytest.raises(KitError, match="No Kafka broker answers at KAFKA_BOOTSTRAP_SERVERS=kafka.invalid:9092"):
+        ensure_kafka(settings)
