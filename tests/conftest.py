@@ -47,6 +47,13 @@ def pytest_sessionstart(session):
     os.environ["KAFKA_BOOTSTRAP_SERVERS"] = _session_broker.bootstrap_servers
 
 
+def pytest_runtest_setup(item):
+    """Fail at once, with the broker's log, when the session broker has died."""
+    if _session_broker is not None and not _session_broker.running():
+        log = _session_broker.nodes[0].log_file
+        pytest.fail(f"The test broker is no longer running; its log is {log}.", pytrace=False)
+
+
 def pytest_runtest_logreport(report):
     """Count executed notebook cells, and remember every skip and xfail (nbval xfails after a timeout)."""
     global _notebook_cells_run
