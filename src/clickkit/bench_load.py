@@ -106,7 +106,7 @@ def http_client(url: str, batch_size: int, schedule: Schedule, tally: Tally, cli
     connection.close()
 
 
-def run_http(args, tally: Tally, schedule: Schedule) -> None:
+def run_http(args, tally: Tally, schedule: Schedule, _=None) -> None:
     """Run --concurrency HTTP clients on threads and wait for them."""
     threads = [threading.Thread(target=http_client, args=(args.url, args.batch_size, schedule, tally,
                                                           f"{args.run_id}-{n}"), daemon=True)
@@ -117,11 +117,17 @@ def run_http(args, tally: Tally, schedule: Schedule) -> None:
         thread.join(timeout=args.duration + args.warmup + 2 * REQUEST_TIMEOUT_S)
 
 
-def run_kafka(args, tally: Tally, schedule: Schedule) -> None:
-    """Keep --concurrency sends in flight on one producer with the endpoint's settings."""
+def ceiling_producer(bootstrap_servers: str, topic: str):
+    """Return a producer made by the solution's own make_producer, already connected to the topic's leader."""
     from clickkit.solution import load_endpoint
 
-    producer = load_endpoint()["make_producer"](args.kafka)
+    producer = load_endpoint()["make_producer"](bootstrap_servers)
+    producer.partitions_for(topic)  # fetch metadata now, so the clock does not start with a cold client
+    return producer
+
+
+def run_kafka(args, tally: Tally, schedule: Schedule, producer) -> None:
+    """Keep --concurrency sends in flight on one producer with the endpoint's settings."""
     in_flight = threading.BoundedSemaphore(args.concurrency)
 
     def finished(started, bench_id, error=None):
@@ -164,12 +170,13 @@ def main(argv=None) -> int:
     if args.kafka and not args.topic:
         parser.error("--kafka needs --topic")
 
+    producer = ceiling_producer(args.kafka, args.topic) if args.kafka else None
     start = time.perf_counter()
     measure_from = start + args.warmup
     tally = Tally(measure_from)
     schedule = Schedule(start, measure_from + args.duration, args.max_requests, args.rate)
     cpu_before = time.process_time()
-    (run_kafka if args.kafka else run_http)(args, tally, schedule)
+    (run_kafka if args.kafka else run_http)(args, tally, schedule, producer)
     elapsed = time.perf_counter() - measure_from
     cpu_s = time.process_time() - cpu_before
     with tally.lock:

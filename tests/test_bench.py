@@ -1,0 +1,62 @@
+"""A smoke run of the benchmark against the real broker: it runs, and its accounting is exact (no timing asserted)."""
+
+import json
+import subprocess
+import sys
+from collections import Counter
+
+import pytest
+
+from clickkit.bench_audit import reconcile
+from clickkit.bench_load import Schedule
+
+ENTRIES = ("ceiling", "naive", "recommended", "batch")
+FIELDS = ("events_per_s", "p50_ms", "p95_ms", "p99_ms", "acknowledged", "found_on_topic", "duplicates")
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory, bootstrap_servers):
+    """Run `python -m clickkit.bench` once with tiny values; return its output and results."""
+    out = tmp_path_factory.mktemp("bench")
+    command = [sys.executable, "-m", "clickkit.bench", "--concurrency", "2", "--duration", "0.5", "--warmup", "0.2",
+               "--batch-size", "5", "--ceiling-window", "8", "--max-requests", "40", "--workers", "1",
+               "--threads", "2", "--out", str(out)]
+    finished = subprocess.run(command, capture_output=True, text=True, timeout=100)
+    assert finished.returncode == 0, finished.stdout[-3000:] + finished.stderr[-3000:]
+    return finished.stdout, out, json.loads((out / "bench-results.json").read_text())
+
+
+@pytest.mark.timeout(110)
+def test_bench_names_its_folder_last_and_writes_every_output(smoke_run):
+    stdout, out, _ = smoke_run
+    assert stdout.strip().splitlines()[-1] == str(out.resolve())
+    assert (out / "bench-plot.png").read_bytes().startswith(b"\x89PNG")
+    assert "| (3) recommended: gunicorn |" in (out / "bench-results.md").read_text()
+
+
+def test_every_acknowledged_event_is_on_its_topic_exactly_once(smoke_run):
+    _, _, results = smoke_run
+    topics = {results[name]["topic"] for name in ENTRIES}
+    assert len(topics) == len(ENTRIES), "each measurement writes to its own fresh topic"
+    for name in ENTRIES:
+        entry = results[name]
+        assert set(FIELDS) <= entry.keys(), name
+        assert entry["acknowledged"] > 0, f"{name}: nothing was acknowledged"
+        assert entry["found_on_topic"] == entry["acknowledged"], name
+        assert entry["duplicates"] == 0 and entry["unacknowledged_on_topic"] == 0, name
+    assert results["recommended"]["p99_ms_at_half_load"] > 0
+    assert results["batch"]["events_per_s"] == pytest.approx(5 * results["batch"]["requests_per_s"])
+
+
+def test_reconcile_counts_missing_duplicate_and_stray_events():
+    on_topic = Counter({"a": 1, "b": 3, "stray": 1})
+    assert reconcile(["a", "b", "lost"], on_topic) == {
+        "acknowledged": 3, "found_on_topic": 2, "duplicates": 2, "unacknowledged_on_topic": 1,
+        "acknowledged_twice": 0,
+    }
+
+
+def test_schedule_stops_at_the_request_cap():
+    schedule = Schedule(start=0.0, deadline=float("inf"), max_requests=3, rate=0)
+    slots = [schedule.next_slot() for _ in range(5)]
+    assert [slot is not None for slot in slots] == [True, True, True, False, False]
