@@ -136,8 +136,7 @@ def send_kafka(events, bootstrap_servers: str, topic: str, summary: Summary, bar
     try:
         producer = KafkaProducer(
             bootstrap_servers=bootstrap_servers, acks="all", linger_ms=5, request_timeout_ms=5000,
-            delivery_timeout_ms=15000, max_block_ms=10000,
-            value_serializer=lambda event: json.dumps(event, ensure_ascii=False).encode("utf-8"))
+            delivery_timeout_ms=15000, max_block_ms=10000)
     except KafkaError as error:
         summary.note(f"Kafka is not reachable at {bootstrap_servers} ({error!r}): start it with 'make kafka-up' "
                      "or set KAFKA_BOOTSTRAP_SERVERS.")
@@ -147,7 +146,8 @@ def send_kafka(events, bootstrap_servers: str, topic: str, summary: Summary, bar
 
     def submit(event, attempt):
         try:
-            pending.append((event, attempt, producer.send(topic, event)))
+            value = json.dumps(event, ensure_ascii=False).encode("utf-8")  # the same bytes the endpoint writes
+            pending.append((event, attempt, producer.send(topic, value)))
         except KafkaError as error:  # no broker within max_block_ms
             settle(event, attempt, error)
 
