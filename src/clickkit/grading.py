@@ -71,6 +71,7 @@ class Run:
     errors: list = field(default_factory=list)
     output_capped: bool = False
     served_by_grader: bool = False
+    notebook: object = None  # the executed notebook, outputs capped
 
 
 class CappedClient(NotebookClient):
@@ -116,12 +117,13 @@ def running(path: Path, settings, limits: Limits):
     """Run the notebook in a fresh kernel and keep the kernel alive while the caller probes it."""
     nb = nbformat.read(path, as_version=4)
     nb.cells.insert(0, nbformat.v4.new_code_cell(SETUP_CODE))  # so cell numbers count the student's cells from 1
-    run = Run(port=free_port())
+    run = Run(port=free_port(), notebook=nb)
     env = dict(os.environ, KAFKA_BOOTSTRAP_SERVERS=settings.bootstrap_servers, CLICKS_TOPIC=settings.topic,
                INGEST_PORT=str(run.port), INGEST_URL=f"http://127.0.0.1:{run.port}/clicks", MPLBACKEND="Agg")
     client = CappedClient(nb, limits.output_chars, kernel_name="python3", interrupt_on_timeout=True,
                           error_on_timeout={"ename": "Timeout", "evalue": f"the cell ran longer than {limits.cell_s:.0f} s"},
-                          startup_timeout=60, shutdown_kernel="immediate", record_timing=False)
+                          startup_timeout=60, shutdown_kernel="immediate", record_timing=False,
+                          force_raise_errors=True)  # a cell tagged raises-exception still counts as an error
     # The kernel's own stdout and stderr (C extensions, subprocesses) would flood the instructor's terminal.
     quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
     with client.setup_kernel(env=env, cwd=str(path.resolve().parent), **quiet):
@@ -169,8 +171,8 @@ class Grade:
         return "\n".join(lines + self.remarks) or "All checks passed."
 
 
-def grade(path: Path, name: str, settings, limits: Limits) -> Grade:
-    """Grade one notebook against the broker; any failure of the notebook only costs points."""
+def grade(path: Path, name: str, settings, limits: Limits, keep: Path | None = None) -> Grade:
+    """Grade one notebook against the broker (keep the executed copy under `keep`); failures only cost points."""
     result = Grade(name)
     start = rubric.end_offsets(settings.bootstrap_servers, settings.topic)  # Kafka trouble aborts the run
     try:
@@ -178,6 +180,9 @@ def grade(path: Path, name: str, settings, limits: Limits) -> Grade:
             if run.served_by_grader:
                 result.remarks.append("Nothing answered on INGEST_PORT, so the grader served your app itself.")
             probes = rubric.probe(f"http://127.0.0.1:{run.port}/clicks", limits.probe_s)
+        if keep is not None:
+            (keep / name).parent.mkdir(parents=True, exist_ok=True)
+            nbformat.write(run.notebook, keep / name)
     except Exception as error:  # a notebook that cannot even be read or started scores 0, the class goes on
         result.results = {check.key: (False, rubric.NOT_CHECKED) for check in rubric.RUBRIC}
         result.remarks.append(f"The grader could not run this notebook: {type(error).__name__}: {error}"[:300])
@@ -250,10 +255,10 @@ def main(argv=None) -> int:
         for path in paths:
             name = str(path.relative_to(args.submissions)) if args.submissions.is_dir() else path.name
             began = time.monotonic()
-            grades.append(grade(path, name, settings, limits))
+            grades.append(grade(path, name, settings, limits, keep=out / "executed"))
             print(f"{name}: {grades[-1].points}/{rubric.MAX_POINTS} ({time.monotonic() - began:.0f} s)", flush=True)
     except (KitError, KafkaError, OSError) as error:
-        print(f"error: grading stopped, Kafka is not usable: {error}", file=sys.stderr)
+        print(f"error: grading stopped (is Kafka still up?): {error}", file=sys.stderr)
         return 1
     write_gradebook(grades, out)
     print("\n" + table(grades) + "\n")
