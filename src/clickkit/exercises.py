@@ -86,25 +86,25 @@ def render_exercise(solution_path: Path) -> str:
     return nbformat.writes(make_exercise(solution, solution_path.name)) + "\n"
 
 
-def exercise_path(solution_path: Path, exercises_dir: Path = EXERCISES_DIR) -> Path:
+def exercise_path(solution_path: Path, exercises_dir: Path | None = None) -> Path:
     """Return where the exercise for a solution notebook lives."""
-    return exercises_dir / solution_path.name
+    return (exercises_dir or EXERCISES_DIR) / solution_path.name
 
 
-def stale_exercises(solutions_dir: Path = SOLUTIONS_DIR, exercises_dir: Path = EXERCISES_DIR) -> list[Path]:
+def stale_exercises(solutions_dir: Path | None = None, exercises_dir: Path | None = None) -> list[Path]:
     """Return the exercise notebooks that are missing or differ from what their solution generates."""
     stale = []
-    for solution_path in sorted(solutions_dir.glob("*.ipynb")):
+    for solution_path in sorted((solutions_dir or SOLUTIONS_DIR).glob("*.ipynb")):
         target = exercise_path(solution_path, exercises_dir)
         if not target.exists() or target.read_text(encoding="utf-8") != render_exercise(solution_path):
             stale.append(target)
     return stale
 
 
-def write_exercises(solutions_dir: Path = SOLUTIONS_DIR, exercises_dir: Path = EXERCISES_DIR) -> list[Path]:
+def write_exercises(solutions_dir: Path | None = None, exercises_dir: Path | None = None) -> list[Path]:
     """Regenerate every exercise notebook and return the paths written."""
     written = []
-    for solution_path in sorted(solutions_dir.glob("*.ipynb")):
+    for solution_path in sorted((solutions_dir or SOLUTIONS_DIR).glob("*.ipynb")):
         target = exercise_path(solution_path, exercises_dir)
         target.write_text(render_exercise(solution_path), encoding="utf-8")
         written.append(target)
