@@ -102,3 +102,15 @@ def test_check_reports_a_drifted_exercise_by_name(tmp_path, capsys, monkeypatch)
     monkeypatch.setattr(exercises, "REPO_ROOT", tmp_path)
     assert exercises.main(["--check"]) == 1
     assert "notebooks/09-demo.ipynb is out of date" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("path", sorted([*exercises.EXERCISES_DIR.glob("*.ipynb"), *exercises.SOLUTIONS_DIR.glob("*.ipynb")]),
+                         ids=lambda path: f"{path.parent.name}/{path.name}")
+def test_committed_outputs_hold_no_paths_or_host_names(path):
+    import socket
+
+    outputs = json.dumps([cell.get("outputs", []) for cell in nbformat.read(path, as_version=4).cells])
+    host = socket.gethostname()
+    leaks = ["/home/", "/Users/", "/tmp/", "/root/", "/work/", "C:\\\\"] + ([host] if len(host) >= 6 else [])
+    for leak in leaks:  # a short host name could match ordinary text by chance
+        assert leak not in outputs, f"{path.name} has '{leak}' in a stored output: clear or sanitize it"
