@@ -19,7 +19,7 @@ def smoke_run(tmp_path_factory, bootstrap_servers):
     """Run `python -m clickkit.bench` once with tiny values; return its output and results."""
     out = tmp_path_factory.mktemp("bench")
     command = [sys.executable, "-m", "clickkit.bench", "--concurrency", "2", "--duration", "0.5", "--warmup", "0.2",
-               "--batch-size", "5", "--ceiling-window", "8", "--max-requests", "40", "--workers", "1",
+               "--batch-size", "5", "--ceiling-window", "2", "--max-requests", "40", "--workers", "1",
                "--threads", "2", "--out", str(out)]
     finished = subprocess.run(command, capture_output=True, text=True, timeout=100)
     assert finished.returncode == 0, finished.stdout[-3000:] + finished.stderr[-3000:]

@@ -131,13 +131,16 @@ def measure_server(name, module_args, args, bootstrap, work, batch_size=1, half_
 
 
 def measure_ceiling(args, bootstrap, work) -> dict:
-    """Measure the raw producer with the endpoint's settings, many sends in flight."""
+    """Measure the raw producer with the endpoint's settings, at each level and with many sends in flight."""
     topic = create_topic(bootstrap, f"bench-ceiling-{uuid.uuid4().hex[:8]}")
-    print(f"  ceiling: raw producer, {args.ceiling_window} sends in flight for {args.duration:g}s", flush=True)
-    load = ["--kafka", bootstrap, "--topic", topic, "--concurrency", args.ceiling_window,
-            "--max-requests", args.max_requests * args.batch_size, "--run-id", "ceiling"]
-    run = run_load(load, work / "ceiling.json", args.warmup, args.duration) | {"concurrency": args.ceiling_window}
-    return summarize([run], bootstrap, topic)
+    runs = []
+    for window in sorted(set(args.levels) | {args.ceiling_window}):
+        print(f"  ceiling: raw producer, {window} sends in flight for {args.duration:g}s", flush=True)
+        load = ["--kafka", bootstrap, "--topic", topic, "--concurrency", window,
+                "--max-requests", args.max_requests * args.batch_size, "--run-id", f"ceiling-w{window}"]
+        runs.append(run_load(load, work / f"ceiling-w{window}.json", args.warmup, args.duration)
+                    | {"concurrency": window})
+    return summarize(runs, bootstrap, topic)
 
 
 def targets(results: dict) -> list:

@@ -57,14 +57,13 @@ def plot(results: dict, path: Path) -> Path:
     import matplotlib.pyplot as plt
 
     figure, (throughput, latency) = plt.subplots(1, 2, figsize=(12, 4.5))
-    for name in ("naive", "recommended", "batch"):
+    for name in LABELS:
         runs = results[name]["runs"]
         levels = [run["concurrency"] for run in runs]
         throughput.plot(levels, [run["events_per_s"] for run in runs], marker="o", label=LABELS[name])
         for percentile, style in (("p50_ms", ":"), ("p95_ms", "--"), ("p99_ms", "-")):
             latency.plot(levels, [run[percentile] for run in runs], style, marker=".",
                          label=f"{name} {percentile[:3]}")
-    throughput.axhline(results["ceiling"]["events_per_s"], color="grey", linestyle="--", label=LABELS["ceiling"])
     throughput.set(xscale="log", xlabel="concurrent clients", ylabel="events/s acknowledged by Kafka",
                    title="Throughput against concurrency")
     latency.set(xscale="log", yscale="log", xlabel="concurrent clients", ylabel="latency per request (ms)",
