@@ -23,7 +23,8 @@ CLUSTER_PORTS = (19192, 19292, 19392)
 BROKER_SETTINGS = {
     "process.roles": "broker,controller",
     "controller.listener.names": "CONTROLLER",
-    "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+    # HOST is the docker-compose broker's listener for the host machine; local brokers leave it unused.
+    "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,HOST:PLAINTEXT",
     "inter.broker.listener.name": "PLAINTEXT",
     "num.partitions": "1",
     "group.initial.rebalance.delay.ms": "0",
