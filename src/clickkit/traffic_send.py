@@ -196,7 +196,7 @@ def send(events, mode: str = "http", url: str = "", bootstrap_servers: str = "",
          concurrency: int = 4, total=None, progress: bool = True, out=None) -> Summary:
     """Send the events one way or another, with a progress bar, and return the summary."""
     summary, start = Summary(), time.monotonic()
-    bar = tqdm(total=total, unit="event", desc=f"{mode} ", disable=not progress or mode == "stdout",
+    bar = tqdm(total=total, unit="event", desc=mode, disable=not progress or mode == "stdout",
                file=sys.stderr, mininterval=0.5, smoothing=0.1)
     try:
         if mode == "http":
