@@ -1,6 +1,7 @@
 """The exercise generator: stubs, marker errors, and committed exercises in step with their solutions."""
 
 import json
+import socket
 
 import nbformat
 import pytest
@@ -107,8 +108,6 @@ def test_check_reports_a_drifted_exercise_by_name(tmp_path, capsys, monkeypatch)
 @pytest.mark.parametrize("path", sorted([*exercises.EXERCISES_DIR.glob("*.ipynb"), *exercises.SOLUTIONS_DIR.glob("*.ipynb")]),
                          ids=lambda path: f"{path.parent.name}/{path.name}")
 def test_committed_outputs_hold_no_paths_or_host_names(path):
-    import socket
-
     outputs = json.dumps([cell.get("outputs", []) for cell in nbformat.read(path, as_version=4).cells])
     host = socket.gethostname()
     leaks = ["/home/", "/Users/", "/tmp/", "/root/", "/work/", "C:\\\\"] + ([host] if len(host) >= 6 else [])
