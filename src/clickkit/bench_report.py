@@ -57,12 +57,12 @@ def plot(results: dict, path: Path) -> Path:
     import matplotlib.pyplot as plt
 
     figure, (throughput, latency) = plt.subplots(1, 2, figsize=(12, 4.5))
-    for name in LABELS:
-        runs = results[name]["runs"]
+    for index, name in enumerate(LABELS):
+        runs, color = results[name]["runs"], f"C{index}"  # one colour per measurement in both panels
         levels = [run["concurrency"] for run in runs]
-        throughput.plot(levels, [run["events_per_s"] for run in runs], marker="o", label=LABELS[name])
+        throughput.plot(levels, [run["events_per_s"] for run in runs], marker="o", color=color, label=LABELS[name])
         for percentile, style in (("p50_ms", ":"), ("p95_ms", "--"), ("p99_ms", "-")):
-            latency.plot(levels, [run[percentile] for run in runs], style, marker=".",
+            latency.plot(levels, [run[percentile] for run in runs], style, marker=".", color=color,
                          label=f"{name} {percentile[:3]}")
     throughput.set(xscale="log", xlabel="concurrent clients", ylabel="events/s acknowledged by Kafka",
                    title="Throughput against concurrency")
