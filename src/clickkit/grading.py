@@ -23,33 +23,31 @@ from clickkit.config import load_settings
 from clickkit.lab import ensure_kafka
 
 # Run before the student's first cell: a blocking app.run() serves in the background on the grader's port,
-# and a stop() at the end of the notebook is deferred, so the rubric can probe the endpoint afterwards.
+# and every app the notebook serves is remembered, so it can be served again if the notebook stops it at the end.
 SETUP_CODE = """
 import os as _grader_os
 import flask as _grader_flask
 from clickkit.notebook_server import BackgroundServer as _GraderServer
 
-def _grader_run(self, *args, **kwargs):
-    try:
-        _GraderServer(self, port=int(_grader_os.environ["INGEST_PORT"])).start()
-    except RuntimeError:
-        print("(grader) the grader's port is already served, so this app.run() does nothing")
+_grader_served, _grader_start = [], _GraderServer.start
 
+def _grader_remember(self):
+    _grader_served.append(self.app)
+    return _grader_start(self)
+
+def _grader_run(self, *args, **kwargs):
+    _GraderServer(self, port=int(_grader_os.environ["INGEST_PORT"])).start()
+
+_GraderServer.start = _grader_remember
 _grader_flask.Flask.run = _grader_run
-_GraderServer.stop = lambda self: print("(grader) the server keeps running until the grader has checked it")
 """
 
-# Run after the student's last cell, only when nothing answers on the port: serve the notebook's app.
-SERVE_FALLBACK_CODE = """
-import flask as _grader_flask
-_grader_apps = [v for k, v in globals().items() if isinstance(v, _grader_flask.Flask) and not k.startswith("_")]
-if "app" in globals() and isinstance(app, _grader_flask.Flask):
-    _grader_apps.insert(0, app)
-if not _grader_apps and callable(globals().get("create_app")):
-    _grader_apps = [create_app()]
-if _grader_apps:
-    _grader_apps[0].run()
-    print("(grader) nothing answered on INGEST_PORT, so the grader served the notebook's app itself")
+# Run after the student's last cell, only when nothing answers on the port: serve the notebook's app again.
+SERVE_AGAIN_CODE = """
+_grader_app = _grader_served[-1] if _grader_served else globals().get("app")
+if isinstance(_grader_app, _grader_flask.Flask):
+    _GraderServer(_grader_app, port=int(_grader_os.environ["INGEST_PORT"])).start()
+    print("(grader) served again" if _grader_served else "(grader) never served")
 """
 
 
@@ -70,7 +68,7 @@ class Run:
     port: int
     errors: list = field(default_factory=list)
     output_capped: bool = False
-    served_by_grader: bool = False
+    never_served: bool = False  # nothing served on INGEST_PORT, so the grader served the global `app`
     notebook: object = None  # the executed notebook, outputs capped
 
 
@@ -137,10 +135,10 @@ def running(path: Path, settings, limits: Limits):
                 break
             alive = execute(client, index, min(limits.cell_s, left), run)
         if alive and not port_is_open(run.port):
-            nb.cells.append(nbformat.v4.new_code_cell(SERVE_FALLBACK_CODE))
-            fallback = Run(run.port)
-            execute(client, len(nb.cells) - 1, 20, fallback)
-            run.served_by_grader = port_is_open(run.port)
+            nb.cells.append(nbformat.v4.new_code_cell(SERVE_AGAIN_CODE))
+            execute(client, len(nb.cells) - 1, 20, Run(run.port))
+            outputs = "".join(out.get("text", "") for out in nb.cells[-1].outputs)
+            run.never_served = "(grader) never served" in outputs
         run.output_capped = client.capped
         yield run
 
@@ -177,8 +175,9 @@ def grade(path: Path, name: str, settings, limits: Limits, keep: Path | None = N
     start = rubric.end_offsets(settings.bootstrap_servers, settings.topic)  # Kafka trouble aborts the run
     try:
         with running(path, settings, limits) as run:
-            if run.served_by_grader:
-                result.remarks.append("Nothing answered on INGEST_PORT, so the grader served your app itself.")
+            if run.never_served:
+                result.remarks.append("Your notebook did not serve on INGEST_PORT, so the grader served your `app` "
+                                      "itself: use BackgroundServer(app, port=settings.ingest_port).start().")
             probes = rubric.probe(f"http://127.0.0.1:{run.port}/clicks", limits.probe_s)
         if keep is not None:
             (keep / name).parent.mkdir(parents=True, exist_ok=True)
@@ -187,15 +186,15 @@ def grade(path: Path, name: str, settings, limits: Limits, keep: Path | None = N
         result.results = {check.key: (False, rubric.NOT_CHECKED) for check in rubric.RUBRIC}
         result.remarks.append(f"The grader could not run this notebook: {type(error).__name__}: {error}"[:300])
         return result
-    values = []
-    if probes.replies.get("click0", rubric.Reply(None)).status == 200:
+    values, first = [], probes.replies.get("click0", rubric.Reply(None))
+    if first.status == 200:
         values = rubric.marked_records(settings.bootstrap_servers, settings.topic, start, probes.marker)
-    elif probes.replies.get("click0", rubric.Reply(None)).status is None:
-        result.remarks.append("Nothing answered on POST /clicks: start the server with "
-                              "BackgroundServer(app, port=settings.ingest_port).start() or app.run().")
     result.results = rubric.judge(probes, values, settings.topic, run.errors, run.output_capped)
     if not result.results[rubric.GATE][0] and run.errors:
-        result.remarks.append("Errors while running: " + "; ".join(run.errors))
+        result.remarks.append("Errors while running: " + rubric.summarize(run.errors))
+    if first.status is None:
+        result.remarks.append("Nothing answered on POST /clicks: start the server with "
+                              "BackgroundServer(app, port=settings.ingest_port).start() or app.run().")
     return result
 
 

@@ -181,6 +181,12 @@ def describe(reply: Reply) -> str:
     return f"{reply.status}" + ("" if reply.is_json else " (not JSON)")
 
 
+def summarize(errors: list, shown: int = 3) -> str:
+    """Join the first errors into one line; the first one is usually the cause of the rest."""
+    more = f"; and {len(errors) - shown} more" if len(errors) > shown else ""
+    return "; ".join(errors[:shown]) + more
+
+
 def judge(probes: Probes, values: list, topic: str, run_errors: list, output_capped: bool) -> dict:
     """Return {check key: (passed, note)} for one submission."""
     replies, clicks = probes.replies, probes.clicks
@@ -218,7 +224,7 @@ def judge(probes: Probes, values: list, topic: str, run_errors: list, output_cap
     not_json = [name for name, reply in replies.items() if not reply.is_json]
     results["json_responses"] = (len(replies) == 14 and not not_json, f"not JSON: {', '.join(not_json)}" if not_json else "")
     results["survives_bad_input"] = (replies.get("click6", Reply(None)).status == 200, got("click6"))
-    results["runs_cleanly"] = (not run_errors, "; ".join(run_errors))
+    results["runs_cleanly"] = (not run_errors, summarize(run_errors))
     results["tidy_output"] = (not output_capped, "the output went over the grader's cap" if output_capped else "")
 
     if not results[GATE][0]:
