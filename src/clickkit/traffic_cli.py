@@ -58,7 +58,8 @@ def main(argv=None) -> int:
     events = paced(generate(args.seed, start_ms, dirt), count, args.duration, args.rate)
     target = {"http": args.url, "kafka": f"topic {args.topic} at {load_settings().bootstrap_servers}",
               "stdout": "stdout"}[args.mode]
-    print(f"Sending {count if count else 'events'} click events to {target}...", file=sys.stderr)
+    how_many = f"{count} click events" if count else f"click events for {args.duration:g} s"
+    print(f"Sending {how_many} to {target}...", file=sys.stderr)
     try:
         summary = send(events, args.mode, url=args.url, bootstrap_servers=load_settings().bootstrap_servers,
                        topic=args.topic, concurrency=args.concurrency, total=count, progress=not args.no_progress)
