@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from clickkit.broker import LocalKafka, port_is_open
+from clickkit.broker import KitError, LocalKafka, port_is_open
 from clickkit.config import load_settings
 
 # Sample submissions for the grader are notebooks, but not tests of their own.
@@ -40,10 +40,17 @@ def pytest_sessionstart(session):
     os.environ.setdefault("INGEST_PORT", str(_free_port_pair()))
     if os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
         return
-    home = Path(tempfile.mkdtemp(prefix="clickkit-test-kafka-"))
-    _session_broker = LocalKafka(home, [_free_port_pair()], load_settings().kafka_cache)
-    # A broker that cannot start fails the run: KitError propagates and pytest exits non-zero.
-    _session_broker.start(timeout_s=180)
+    # Another program may grab the free port before the broker binds it: try a fresh port, three times.
+    # A broker that still cannot start fails the run: KitError propagates and pytest exits non-zero.
+    for attempt in range(3):
+        home = Path(tempfile.mkdtemp(prefix="clickkit-test-kafka-"))
+        _session_broker = LocalKafka(home, [_free_port_pair()], load_settings().kafka_cache)
+        try:
+            _session_broker.start(timeout_s=180)
+            break
+        except KitError:
+            if attempt == 2:
+                raise
     os.environ["KAFKA_BOOTSTRAP_SERVERS"] = _session_broker.bootstrap_servers
 
 
