@@ -119,7 +119,8 @@ def running(path: Path, settings, limits: Limits):
     env = dict(os.environ, KAFKA_BOOTSTRAP_SERVERS=settings.bootstrap_servers, CLICKS_TOPIC=settings.topic,
                INGEST_PORT=str(run.port), INGEST_URL=f"http://127.0.0.1:{run.port}/clicks", MPLBACKEND="Agg")
     client = CappedClient(nb, limits.output_chars, kernel_name="python3", interrupt_on_timeout=True,
-                          error_on_timeout={"ename": "Timeout", "evalue": f"the cell ran longer than {limits.cell_s:.0f} s"},
+                          error_on_timeout={"ename": "Timeout", "evalue": "the cell did not finish within its time limit "
+                                                            f"({limits.cell_s:.0f} s a cell, {limits.notebook_s:.0f} s in all)"},
                           startup_timeout=60, shutdown_kernel="immediate", record_timing=False,
                           force_raise_errors=True)  # a cell tagged raises-exception still counts as an error
     # The kernel's own stdout and stderr (C extensions, subprocesses) would flood the instructor's terminal.
