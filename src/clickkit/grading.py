@@ -203,7 +203,11 @@ def find_submissions(path: Path) -> list:
     """Return the notebooks to grade: the file itself, or every notebook under the folder."""
     if path.is_file():
         return [path]
-    skip = lambda p: any(part.startswith((".", "gradebook")) for part in p.relative_to(path).parts)
+    def skip(notebook: Path) -> bool:
+        """Skip hidden folders (checkpoints) and the executed copies of earlier grading runs."""
+        inside = notebook.relative_to(path).parents
+        return any(part.startswith(".") for part in notebook.relative_to(path).parts) or any(
+            (path / folder / "gradebook.csv").exists() for folder in inside)
     return sorted(p for p in path.rglob("*.ipynb") if not skip(p))
 
 
