@@ -203,6 +203,7 @@ def find_submissions(path: Path) -> list:
     """Return the notebooks to grade: the file itself, or every notebook under the folder."""
     if path.is_file():
         return [path]
+
     def skip(notebook: Path) -> bool:
         """Skip hidden folders (checkpoints) and the executed copies of earlier grading runs."""
         inside = notebook.relative_to(path).parents
