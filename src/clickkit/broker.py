@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from clickkit.config import load_settings
-from clickkit.health import BrokerNotReady, is_ready, wait_until_ready
+from clickkit.health import BrokerNotReady, is_ready, wait_for_brokers, wait_until_ready
 
 KAFKA_VERSION = "4.1.1"
 # Kafka's POM leaves out the log4j2 runtime and the slf4j 1.x binding; without them the broker is silent.
@@ -197,8 +197,11 @@ class LocalKafka:
             node.pid_file.write_text(str(process.pid))
             processes.append(process)
         try:
+            deadline = time.monotonic() + timeout_s
             wait_until_ready(self.bootstrap_servers, timeout_s,
                              alive=lambda: all(process.poll() is None for process in processes))
+            # One answering node is not a cluster: replicated topics need every node registered.
+            wait_for_brokers(self.bootstrap_servers, len(self.nodes), deadline - time.monotonic())
         except BrokerNotReady as error:
             logs = "\n".join(f"--- {n.log_file} (last lines)\n" + tail(n.log_file) for n in self.nodes)
             self.stop()

@@ -68,3 +68,23 @@ def is_ready(bootstrap_servers: str, timeout_s: float = 5.0) -> bool:
         return True
     except (KafkaError, BrokerNotReady, OSError, ValueError):
         return False
+
+
+def wait_for_brokers(bootstrap_servers: str, count: int, timeout_s: float) -> None:
+    """Wait until `count` brokers have registered with the cluster, or raise BrokerNotReady."""
+    deadline = time.monotonic() + timeout_s
+    registered = 0
+    while time.monotonic() < deadline:
+        try:
+            admin = KafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=5000)
+            try:
+                brokers = admin.describe_cluster()["brokers"]
+                registered = sum(1 for broker in brokers if not broker.get("is_fenced"))
+            finally:
+                admin.close()
+        except (KafkaError, OSError):
+            pass
+        if registered >= count:
+            return
+        time.sleep(0.5)
+    raise BrokerNotReady(f"only {registered} of {count} brokers registered at {bootstrap_servers} in {timeout_s:.0f}s")
