@@ -2,16 +2,14 @@
 
 import pytest
 
-from clickkit.broker import LocalKafka
 from clickkit.config import load_settings
-from clickkit.reliability import cluster_ports, cluster_scenario
+from clickkit.reliability import cluster_scenario, start_cluster
 
 
 @pytest.fixture
 def cluster(tmp_path):
     """Three brokers on free ports (make cluster-up keeps the fixed ones) from the Maven-fetched Kafka."""
-    kafka = LocalKafka(tmp_path / "cluster", cluster_ports(), load_settings().kafka_cache)
-    kafka.start(timeout_s=240)
+    kafka = start_cluster(tmp_path / "cluster", load_settings().kafka_cache)
     yield kafka
     kafka.stop()
 

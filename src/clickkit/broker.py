@@ -196,12 +196,15 @@ class LocalKafka:
                                            stdin=subprocess.DEVNULL, start_new_session=True)
             node.pid_file.write_text(str(process.pid))
             processes.append(process)
+
+        def alive():
+            return all(process.poll() is None for process in processes)
+
+        deadline = time.monotonic() + timeout_s
         try:
-            deadline = time.monotonic() + timeout_s
-            wait_until_ready(self.bootstrap_servers, timeout_s,
-                             alive=lambda: all(process.poll() is None for process in processes))
+            wait_until_ready(self.bootstrap_servers, timeout_s, alive=alive)
             # One answering node is not a cluster: replicated topics need every node registered.
-            wait_for_brokers(self.bootstrap_servers, len(self.nodes), deadline - time.monotonic())
+            wait_for_brokers(self.bootstrap_servers, len(self.nodes), deadline - time.monotonic(), alive)
         except BrokerNotReady as error:
             logs = "\n".join(f"--- {n.log_file} (last lines)\n" + tail(n.log_file) for n in self.nodes)
             self.stop()

@@ -70,11 +70,13 @@ def is_ready(bootstrap_servers: str, timeout_s: float = 5.0) -> bool:
         return False
 
 
-def wait_for_brokers(bootstrap_servers: str, count: int, timeout_s: float) -> None:
+def wait_for_brokers(bootstrap_servers: str, count: int, timeout_s: float, alive=lambda: True) -> None:
     """Wait until `count` brokers have registered with the cluster, or raise BrokerNotReady."""
     deadline = time.monotonic() + timeout_s
     registered = 0
     while time.monotonic() < deadline:
+        if not alive():
+            raise BrokerNotReady("a broker process exited during start-up")
         try:
             admin = KafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=5000)
             try:

@@ -391,6 +391,18 @@ def cluster_ports() -> list:
     return ports
 
 
+def start_cluster(home: Path, cache: Path, attempts: int = 2) -> LocalKafka:
+    """Start three brokers on free ports, with fresh ports on a second try: another program may take one."""
+    for attempt in range(1, attempts + 1):
+        kafka = LocalKafka(home / f"try-{attempt}", cluster_ports(), cache)
+        try:
+            kafka.start(timeout_s=240)
+            return kafka
+        except KitError:
+            if attempt == attempts:
+                raise
+
+
 def markdown_table(tallies) -> str:
     """Return the report as a Markdown table, one row per scenario."""
     lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
@@ -412,9 +424,8 @@ def run_all(workdir: Path, cluster: bool = True) -> list:
     finally:
         single.stop()
     if cluster:
-        three = LocalKafka(workdir / "cluster", cluster_ports(), cache)
+        three = start_cluster(workdir / "cluster", cache)
         try:
-            three.start(timeout_s=240)
             tallies.append(cluster_scenario(three))
         finally:
             three.stop()
