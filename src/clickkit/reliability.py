@@ -36,6 +36,7 @@ COLUMNS = ("scenario", "requests", "2xx", "4xx", "5xx", "acknowledged_missing", 
 # The hang guard: the endpoint should answer within ~10 s even while Kafka is down.
 HTTP_TIMEOUT_S = 30
 ADMIN_TIMEOUT_MS = 15000
+MAX_CLICKS_PER_FLOW = 10_000  # with the waits' deadlines, keeps every scenario bounded in count and time
 
 
 @dataclass
@@ -124,7 +125,7 @@ class Flow:
             thread.join(timeout=HTTP_TIMEOUT_S + 5)
 
     def _run(self) -> None:
-        while not self._stop.is_set():
+        while not self._stop.is_set() and len(self.tally.sent) < MAX_CLICKS_PER_FLOW:
             answered = send_click(self.url, self.tally, self._next_event()) is not None
             time.sleep(0.01 if answered else 0.2)  # a steady flow, not a load test; slower while refused
 
