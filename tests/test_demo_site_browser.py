@@ -60,12 +60,12 @@ def test_reading_an_article_in_chromium_sends_sensible_events_to_kafka(bootstrap
     assert len(brussels) == 6 and len(ghent) == 1, json.dumps(events, indent=1)
     assert all(e["article"] == "https://en.wikipedia.org/wiki/Brussels" for e in brussels)
     assert ghent[0]["article"] == "https://en.wikipedia.org/wiki/Ghent"
-    opened, *scrolls, clicked = brussels
+    # The tracker's requests run concurrently, so they may reach Kafka out of order: sort by page time.
+    opened, *scrolls, clicked = sorted(brussels, key=lambda e: (e["visitor_page_timer"], e["visitor_page_height"]))
     assert opened["visitor_page_timer"] == 0 and opened["visitor_page_height"] == 0
     heights = [e["visitor_page_height"] for e in scrolls + [clicked]]
     assert heights == sorted(heights) and heights[0] > 0
-    timers = [e["visitor_page_timer"] for e in brussels]
-    assert timers == sorted(timers) and 0 < timers[-1] < 60_000  # ms
+    assert 0 < clicked["visitor_page_timer"] < 60_000  # ms
     assert ghent[0]["visitor_page_timer"] == 0 and ghent[0]["visitor_page_height"] == 0
     for event in events:
         assert started_ms - 5_000 < event["ts_ingest"] < started_ms + 120_000
