@@ -17,7 +17,8 @@ class BrokerNotReady(RuntimeError):
 def roundtrip(bootstrap_servers: str, timeout_s: float = 15.0) -> None:
     """Create the probe topic, produce one message and read it back, or raise."""
     ms = int(timeout_s * 1000)
-    common = {"bootstrap_servers": bootstrap_servers, "request_timeout_ms": ms}
+    # kafka-python waits 30 s for a first connection unless told otherwise.
+    common = {"bootstrap_servers": bootstrap_servers, "request_timeout_ms": ms, "bootstrap_timeout_ms": ms}
     admin = KafkaAdminClient(**common)
     try:
         try:
@@ -78,7 +79,8 @@ def wait_for_brokers(bootstrap_servers: str, count: int, timeout_s: float, alive
         if not alive():
             raise BrokerNotReady("a broker process exited during start-up")
         try:
-            admin = KafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=5000)
+            admin = KafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=5000,
+                                     bootstrap_timeout_ms=5000)
             try:
                 brokers = admin.describe_cluster()["brokers"]
                 registered = sum(1 for broker in brokers if not broker.get("is_fenced"))
