@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from clickkit.broker import KitError, LocalKafka, port_is_open
+from clickkit.broker import KitError, LocalKafka
+from clickkit.ports import free_port_pair
+from clickkit.topics import create_topic
 from clickkit.config import load_settings
 
 # Sample submissions for the grader are notebooks, but not tests of their own.
@@ -18,33 +20,20 @@ _bad_outcomes = []
 _notebook_cells_run = 0
 
 
-def _free_port_pair() -> int:
-    """Return a port whose neighbour (the controller's) is free too."""
-    import socket
-
-    for _ in range(50):
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
-        if port < 65000 and not port_is_open(port + 1):
-            return port
-    raise RuntimeError("no free port pair found")
-
-
 def pytest_sessionstart(session):
     """Start a local broker before anything runs, so notebook kernels inherit its address."""
     global _session_broker
     if session.config.option.collectonly:
         return
     # Notebooks serve the endpoint on INGEST_PORT; a free one keeps the suite off a student's port 5000.
-    os.environ.setdefault("INGEST_PORT", str(_free_port_pair()))
+    os.environ.setdefault("INGEST_PORT", str(free_port_pair()))
     if os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
         return
     # Another program may grab the free port before the broker binds it: try a fresh port, three times.
     # A broker that still cannot start fails the run: KitError propagates and pytest exits non-zero.
     for attempt in range(3):
         home = Path(tempfile.mkdtemp(prefix="clickkit-test-kafka-"))
-        _session_broker = LocalKafka(home, [_free_port_pair()], load_settings().kafka_cache)
+        _session_broker = LocalKafka(home, [free_port_pair()], load_settings().kafka_cache)
         try:
             _session_broker.start(timeout_s=180)
             break
@@ -94,14 +83,6 @@ def bootstrap_servers() -> str:
 @pytest.fixture
 def topic(request, bootstrap_servers) -> str:
     """Create a fresh topic named after the test, so tests never see each other's data."""
-    from kafka import KafkaAdminClient
-    from kafka.admin import NewTopic
-
     name = f"test-{request.node.name[:80]}-{uuid.uuid4().hex[:8]}".replace("[", "-").replace("]", "")
     name = "".join(ch if ch.isalnum() or ch in "._-" else "-" for ch in name)
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=15000)
-    try:
-        admin.create_topics([NewTopic(name, 1, 1)], timeout_ms=15000)
-    finally:
-        admin.close()
-    return name
+    return create_topic(bootstrap_servers, name)

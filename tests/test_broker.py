@@ -10,6 +10,7 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from clickkit import broker
 from clickkit.broker import KitError, LocalKafka, Node
 from clickkit.config import load_settings
+from clickkit.ports import free_port
 
 
 def test_single_node_properties_use_kraft_without_zookeeper(tmp_path):
@@ -46,12 +47,6 @@ def test_port_in_use_is_reported(tmp_path):
         port = busy.getsockname()[1]
         with pytest.raises(KitError, match=f"Port {port} is already in use"):
             LocalKafka(tmp_path, [port], load_settings().kafka_cache).start()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def run_cli(action, env):

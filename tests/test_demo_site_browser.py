@@ -12,7 +12,7 @@ from flask import Flask
 from clickkit.demo_site import create_site, points_at_itself
 from clickkit.notebook_server import BackgroundServer
 from clickkit.solution import load_endpoint
-from test_traffic_e2e import read_topic
+from clickkit.topics import read_topic
 
 BROWSER_DIR = Path(__file__).parent / "browser"
 CHROMIUM = "/usr/bin/chromium"
@@ -53,7 +53,8 @@ def test_reading_an_article_in_chromium_sends_sensible_events_to_kafka(bootstrap
     assert report["atBottom"] and report["scrollHeight"] > 720 * 2
     assert report["answers"] and set(report["answers"]) == {200}, report["answers"]
 
-    events = read_topic(bootstrap_servers, topic, expected=7, timeout_s=30)
+    # Every tracker request got its 200 (checked above), so every event is on the topic already.
+    events = [json.loads(value) for value in read_topic(bootstrap_servers, topic)]
     brussels = [e for e in events if e["article_title"] == "Brussels"]
     ghent = [e for e in events if e["article_title"] == "Ghent"]
     # Brussels: open, 25/50/75/100 % and the link click; Ghent: open.

@@ -7,23 +7,17 @@ import pytest
 import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from kafka import KafkaAdminClient
-from kafka.admin import NewTopic
 
 from clickkit import reliability
-from clickkit.reliability import BAD_CASES, Tally, read_topic, send_bad_case, serve_solution, stop_solution
+from clickkit.click_audit import Tally
+from clickkit.reliability import BAD_CASES, send_bad_case, serve_solution, stop_solution
+from clickkit.topics import create_topic, read_topic
 
 
 @pytest.fixture(scope="module")
 def module_topic(bootstrap_servers):
     """One topic for the module: no bad case may ever put anything on it."""
-    name = f"test-bad-input-{uuid.uuid4().hex[:8]}"
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=15000)
-    try:
-        admin.create_topics([NewTopic(name, 1, 1)], timeout_ms=15000)
-    finally:
-        admin.close()
-    return name
+    return create_topic(bootstrap_servers, f"test-bad-input-{uuid.uuid4().hex[:8]}")
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,8 @@ import pytest
 
 from clickkit.broker import LocalKafka
 from clickkit.config import load_settings
-from clickkit.reliability import free_port_pair, outage_scenarios
+from clickkit.ports import free_port_pair
+from clickkit.reliability import outage_scenarios
 
 
 @pytest.fixture

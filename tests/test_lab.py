@@ -3,7 +3,6 @@
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -13,13 +12,8 @@ import requests
 
 from clickkit.broker import KitError
 from clickkit.config import load_settings
+from clickkit.ports import free_port
 from clickkit.lab import ensure_kafka
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def test_lab_prints_a_working_url(bootstrap_servers, tmp_path):

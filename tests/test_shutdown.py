@@ -3,8 +3,11 @@
 import json
 
 from kafka import KafkaProducer
+from kafka.serializer import JsonSerializer
 
-from clickkit.reliability import load_endpoint, read_topic, shutdown_scenario
+from clickkit.reliability import shutdown_scenario
+from clickkit.solution import load_endpoint
+from clickkit.topics import read_topic
 
 
 def test_sigterm_while_clicks_flow_loses_no_acknowledged_click(bootstrap_servers, topic, tmp_path):
@@ -22,7 +25,7 @@ def test_close_producer_delivers_events_still_in_the_buffer(bootstrap_servers, t
     endpoint = load_endpoint()
     # A long linger keeps the events in the producer's buffer until close_producer flushes them.
     producer = KafkaProducer(bootstrap_servers=bootstrap_servers, acks="all", linger_ms=60_000,
-                             max_block_ms=15_000, value_serializer=lambda event: json.dumps(event).encode())
+                             max_block_ms=15_000, value_serializer=JsonSerializer())
     app = endpoint["create_app"]({"KAFKA_PRODUCER": producer, "CLICKS_TOPIC": topic})
     for number in range(50):
         producer.send(topic, {"number": number})

@@ -8,27 +8,17 @@ from collections import Counter
 
 import pytest
 from flask import Flask, jsonify, request
-from kafka import KafkaConsumer, TopicPartition
 
 from clickkit.notebook_server import BackgroundServer
 from clickkit.solution import load_endpoint
+from clickkit.topics import read_topic
 from clickkit.traffic import Dirt, generate, take
 from clickkit.traffic_send import send
 
 
-def read_topic(bootstrap_servers, topic, expected, timeout_s=60):
-    """Return every record value on the topic's one partition, waiting until `expected` have arrived."""
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap_servers, consumer_timeout_ms=2000)
-    partition = TopicPartition(topic, 0)
-    consumer.assign([partition])
-    consumer.seek_to_beginning(partition)
-    values, deadline = [], time.monotonic() + timeout_s
-    try:
-        while len(values) < expected and time.monotonic() < deadline:
-            values.extend(json.loads(record.value.decode("utf-8")) for record in consumer)
-    finally:
-        consumer.close()
-    return values
+def read_events(bootstrap_servers, topic):
+    """Return every event on the topic, decoded from JSON."""
+    return [json.loads(value) for value in read_topic(bootstrap_servers, topic)]
 
 
 def key(event):
@@ -56,7 +46,7 @@ def test_5000_generated_events_reach_kafka_through_the_solution_endpoint(endpoin
     print(f"\n5000 events through the endpoint: {summary} -> {len(events) / elapsed:.0f} events/s")
     assert summary.counts()["sent"] == 5000 and summary.accepted == 5000, str(summary)
     assert summary.ok
-    on_topic = read_topic(bootstrap_servers, topic, expected=5000)
+    on_topic = read_events(bootstrap_servers, topic)
     missing = Counter(map(key, events)) - Counter(map(key, on_topic))
     extra = Counter(map(key, on_topic)) - Counter(map(key, events))
     assert not missing, f"{sum(missing.values())} accepted events are not on the topic"
@@ -67,7 +57,7 @@ def test_kafka_mode_writes_straight_to_the_topic(bootstrap_servers, topic):
     events = take(generate(seed=12), 300)
     summary = send(iter(events), mode="kafka", bootstrap_servers=bootstrap_servers, topic=topic, progress=False)
     assert summary.counts() == {"sent": 300, "accepted": 300, "rejected": 0, "retried": 0, "failed": 0}
-    assert Counter(map(key, read_topic(bootstrap_servers, topic, expected=300))) == Counter(map(key, events))
+    assert Counter(map(key, read_events(bootstrap_servers, topic))) == Counter(map(key, events))
 
 
 def test_5xx_answers_are_retried_and_4xx_answers_are_counted_as_rejected():

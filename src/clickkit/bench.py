@@ -19,9 +19,11 @@ from pathlib import Path
 
 import psutil
 
-from clickkit.bench_audit import count_ids, create_topic, reconcile
+from clickkit.bench_audit import count_ids, reconcile
+from clickkit.topics import create_topic
 from clickkit.bench_report import plot, summary_tables
-from clickkit.bench_servers import ServerProcess, free_port
+from clickkit.bench_servers import ServerProcess
+from clickkit.ports import free_port
 from clickkit.broker import KAFKA_VERSION, KitError
 from clickkit.config import load_settings
 from clickkit.lab import ensure_kafka

@@ -4,7 +4,6 @@ import argparse
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -12,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from clickkit.config import load_settings
+from clickkit.ports import port_is_open
 from clickkit.health import BrokerNotReady, is_ready, wait_for_brokers, wait_until_ready
 
 KAFKA_VERSION = "4.1.1"
@@ -85,13 +85,6 @@ def kafka_libs(cache: Path) -> Path:
                        f"in ~/.m2/settings.xml).\n{result.stdout[-2000:]}{result.stderr[-2000:]}")
     (libs / ".complete").touch()
     return libs
-
-
-def port_is_open(port: int, host: str = "127.0.0.1") -> bool:
-    """Tell whether something accepts TCP connections on the port."""
-    with socket.socket() as sock:
-        sock.settimeout(0.5)
-        return sock.connect_ex((host, port)) == 0
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,6 @@
 import argparse
 import csv
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -18,9 +17,10 @@ from nbclient.exceptions import CellExecutionError, DeadKernelError
 from kafka.errors import KafkaError
 
 from clickkit import rubric
-from clickkit.broker import KitError, port_is_open
+from clickkit.broker import KitError
 from clickkit.config import load_settings
 from clickkit.lab import ensure_kafka
+from clickkit.ports import free_port, port_is_open
 
 # Run before the student's first cell: a blocking app.run() serves in the background on the grader's port,
 # and every app the notebook serves is remembered, so it can be served again if the notebook stops it at the end.
@@ -88,13 +88,6 @@ class CappedClient(NotebookClient):
             self.capped = True
             outs.append(nbformat.v4.new_output("stream", name="stderr", text="\n[output capped by the grader]\n"))
         return None
-
-
-def free_port() -> int:
-    """Return a TCP port that nothing listens on now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def execute(client: CappedClient, index: int, limit_s: float, run: Run) -> bool:

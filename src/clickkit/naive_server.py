@@ -6,10 +6,10 @@ Run it with: python -m clickkit.naive_server --port 5000
 """
 
 import argparse
-import json
 
 from flask import Flask, jsonify, request
 from kafka import KafkaProducer
+from kafka.serializer import JsonSerializer
 
 from clickkit.config import load_settings
 
@@ -20,7 +20,7 @@ producer = KafkaProducer(
     acks="all",
     max_block_ms=3000,
     request_timeout_ms=3000,
-    value_serializer=lambda event: json.dumps(event).encode("utf-8"),
+    value_serializer=JsonSerializer(),
 )
 
 

@@ -1,0 +1,44 @@
+"""Create a topic and read one back whole: what the kit's tools and tests need of Kafka's admin side."""
+
+import time
+
+from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
+from kafka.admin import NewTopic
+
+TIMEOUT_MS = 15000
+
+
+def create_topic(bootstrap_servers: str, name: str, partitions: int = 1, replicas: int = 1,
+                 configs: dict | None = None) -> str:
+    """Create a topic (it must not exist yet) and return its name."""
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=TIMEOUT_MS,
+                             bootstrap_timeout_ms=TIMEOUT_MS)
+    try:
+        admin.create_topics([NewTopic(name, partitions, replicas, topic_configs=configs or {})],
+                            timeout_ms=TIMEOUT_MS)
+    finally:
+        admin.close()
+    return name
+
+
+def read_topic(bootstrap_servers: str, topic: str, timeout_s: float = 60.0) -> list:
+    """Return the value of every record on the topic, from the beginning to its end when called."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False,
+                             request_timeout_ms=TIMEOUT_MS, bootstrap_timeout_ms=TIMEOUT_MS,
+                             max_partition_fetch_bytes=8 * 1024 * 1024)
+    try:
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or []]
+        if not partitions:
+            raise RuntimeError(f"Topic {topic} was not found on {bootstrap_servers}: was it deleted?")
+        consumer.assign(partitions)
+        consumer.seek_to_beginning(*partitions)
+        end = consumer.end_offsets(partitions)
+        values, deadline = [], time.monotonic() + timeout_s
+        while any(consumer.position(p) < end[p] for p in partitions):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"Reading {topic} took over {timeout_s:.0f} s: is the broker overloaded?")
+            for records in consumer.poll(timeout_ms=1000).values():
+                values.extend(record.value for record in records)
+        return values
+    finally:
+        consumer.close()
