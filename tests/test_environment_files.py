@@ -233,8 +233,8 @@ def test_healthcheck_passes_on_a_live_broker_and_fails_on_a_dead_one(compose, bo
 
 
 def documented_commands() -> list:
-    """Return every command line in the fenced shell blocks and inline code of docs/setup.md."""
-    text = SETUP_DOC.read_text()
+    """Return every command line in the fenced shell blocks and inline code of docs/setup.md and the README."""
+    text = SETUP_DOC.read_text() + (REPO_ROOT / "README.md").read_text()
     lines = [line for block in re.findall(r"```bash\n(.*?)```", text, re.DOTALL) for line in block.splitlines()]
     lines += re.findall(rf"`((?:{ENV_PREFIX})*(?:docker|make) [^`]+)`", text)
     # Drop VAR=value prefixes, $(...) values included, before splitting into words.

@@ -1,4 +1,4 @@
-"""Give every test a real Kafka broker: the configured one, or a local one started for the session."""
+"""Give every test and notebook a real Kafka broker: the configured one, or a local one started for the session."""
 
 import os
 import tempfile
@@ -13,7 +13,7 @@ from clickkit.topics import create_topic
 from clickkit.config import load_settings
 
 # Sample submissions for the grader are notebooks, but not tests of their own.
-collect_ignore_glob = ["files/*"]
+collect_ignore_glob = ["tests/files/*", "tests/browser/*"]
 
 _session_broker = None
 _bad_outcomes = []
@@ -53,7 +53,7 @@ def pytest_runtest_setup(item):
 def pytest_runtest_logreport(report):
     """Count executed notebook cells, and remember every skip and xfail (nbval xfails after a timeout)."""
     global _notebook_cells_run
-    if report.skipped:
+    if report.skipped or hasattr(report, "wasxfail"):  # skipped, xfailed or xpassed
         _bad_outcomes.append(report.nodeid)
     elif report.when == "call" and ".ipynb::" in report.nodeid:
         _notebook_cells_run += 1
@@ -66,12 +66,17 @@ def pytest_sessionfinish(session, exitstatus):
     if session.config.option.collectonly or exitstatus != 0:
         return
     if _bad_outcomes:
-        print(f"\nFAILED: {len(_bad_outcomes)} tests were skipped or xfailed, e.g. {_bad_outcomes[:3]}")
+        print(f"\nFAILED: {len(_bad_outcomes)} tests were skipped, xfailed or xpassed, e.g. {_bad_outcomes[:3]}")
         session.exitstatus = 1
     whole_suite = session.config.args_source == pytest.Config.ArgsSource.TESTPATHS
     if whole_suite and _notebook_cells_run == 0:
         print("\nFAILED: the whole suite ran, but no notebook cell was executed.")
         session.exitstatus = 1
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Say how many notebook cells really ran, so a log shows the notebooks were tested."""
+    terminalreporter.write_line(f"notebook cells executed: {_notebook_cells_run}")
 
 
 @pytest.fixture(scope="session")
