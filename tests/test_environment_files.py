@@ -238,7 +238,7 @@ def documented_commands() -> list:
     lines = [line for block in re.findall(r"```bash\n(.*?)```", text, re.DOTALL) for line in block.splitlines()]
     lines += re.findall(rf"`((?:{ENV_PREFIX})*(?:docker|make) [^`]+)`", text)
     # Drop VAR=value prefixes, $(...) values included, before splitting into words.
-    return [shlex.split(re.sub(rf"^(?:{ENV_PREFIX})+", "", line)) for line in lines if line.strip()]
+    return [shlex.split(re.sub(rf"^(?:{ENV_PREFIX})+", "", line), comments=True) for line in lines if line.strip()]
 
 
 def test_every_documented_docker_and_make_command_fits_the_files(compose):
