@@ -10,7 +10,7 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from clickkit import broker
 from clickkit.broker import KitError, LocalKafka, Node
 from clickkit.config import load_settings
-from clickkit.ports import free_port
+from clickkit.ports import free_port_pair
 
 
 def test_single_node_properties_use_kraft_without_zookeeper(tmp_path):
@@ -31,7 +31,7 @@ def test_cluster_lists_every_voter(tmp_path):
 def test_missing_java_is_explained(monkeypatch, tmp_path):
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(KitError, match="Java runtime, 17 or newer"):
-        LocalKafka(tmp_path, [free_port()], tmp_path).start()
+        LocalKafka(tmp_path, [free_port_pair()], tmp_path).start()
 
 
 def test_missing_maven_is_explained(monkeypatch, tmp_path):
@@ -55,7 +55,7 @@ def run_cli(action, env):
 
 
 def test_cli_up_twice_status_and_down(tmp_path):
-    port = free_port()
+    port = free_port_pair()
     env = {**__import__("os").environ, "KAFKA_BOOTSTRAP_SERVERS": f"localhost:{port}",
            "KAFKA_HOME_DIR": str(tmp_path)}
     try:

@@ -1,5 +1,6 @@
 """Find free TCP ports on the loopback interface, for brokers and servers started by the kit."""
 
+import random
 import socket
 
 
@@ -19,8 +20,20 @@ def free_port() -> int:
 
 def free_port_pair() -> int:
     """Return a free port whose neighbour is free too: a local broker's controller listens on port + 1."""
-    for _ in range(50):
-        port = free_port()
-        if port < 65000 and not port_is_open(port + 1):
+    # Below Linux's ephemeral range (32768-60999), so that no client's outgoing connection can take the
+    # port while the broker is down, and a client retrying a dead port cannot end up connected to itself.
+    for _ in range(200):
+        port = random.randrange(20000, 32000)
+        if can_bind(port) and can_bind(port + 1):
             return port
     raise RuntimeError("No free pair of ports on 127.0.0.1: stop some servers and try again.")
+
+
+def can_bind(port: int) -> bool:
+    """Tell whether a server could listen on the port right now."""
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+            return True
+        except OSError:
+            return False
