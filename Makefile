@@ -27,6 +27,7 @@ lab: $(READY)
 	$(BIN)/python -m clickkit.lab
 
 test: $(READY)
+	@bash tests/browser/install.sh
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 kafka-up: $(READY)
