@@ -82,3 +82,12 @@ def test_cli_up_twice_status_and_down(tmp_path):
     assert down.returncode == 0 and "Stopped" in down.stdout
     assert run_cli("status", env).returncode == 3
     assert "No local Kafka broker was running" in run_cli("down", env).stdout
+
+
+def test_up_uses_a_broker_it_did_not_start(bootstrap_servers, tmp_path):
+    env = {**__import__("os").environ, "KAFKA_BOOTSTRAP_SERVERS": bootstrap_servers,
+           "KAFKA_HOME_DIR": str(tmp_path)}
+    up = run_cli("up", env)
+    assert up.returncode == 0, up.stderr
+    assert "did not start" in up.stdout and "will use it" in up.stdout
+    assert not (tmp_path / "single").exists()

@@ -276,6 +276,10 @@ def main(argv=None) -> int:
     what = "cluster" if args.cluster else "broker"
     try:
         if args.action == "up":
+            if not kafka.running() and port_is_open(kafka.nodes[0].port) and is_ready(kafka.bootstrap_servers):
+                print(f"A Kafka broker the kit did not start (docker compose?) already answers at "
+                      f"{kafka.bootstrap_servers}; the kit will use it. Stop it first to run the kit's own.")
+                return 0
             started = kafka.start()
             verb = "started" if started else "is already running"
             print(f"Kafka {KAFKA_VERSION} {what} {verb} at {kafka.bootstrap_servers} (data: {kafka.home}).")
