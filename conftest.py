@@ -18,6 +18,7 @@ collect_ignore_glob = ["tests/files/*", "tests/browser/*"]
 _session_broker = None
 _bad_outcomes = []
 _notebook_cells_run = 0
+_check_messages = {}  # exercise notebook -> {AssertionError message: the check cell that raised it}
 
 
 def pytest_sessionstart(session):
@@ -48,6 +49,34 @@ def pytest_runtest_setup(item):
     if _session_broker is not None and not _session_broker.running():
         log = _session_broker.nodes[0].log_file
         pytest.fail(f"The test broker is no longer running; its log is {log}.", pytrace=False)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Fail an exercise's check cell unless it failed, with an AssertionError of its own, as it must."""
+    outcome = yield
+    report = outcome.get_result()
+    if call.when == "call" and report.passed:
+        problem = untouched_check_problem(item)
+        if problem:
+            report.outcome, report.longrepr = "failed", problem
+
+
+def untouched_check_problem(item) -> str:
+    """Say what is wrong with a check cell of an untouched exercise, or return ''."""
+    cell = getattr(item, "cell", None)
+    if cell is None or item.path.parent.name != "notebooks" or "check" not in cell.metadata.get("tags", []):
+        return ""
+    errors = [out for out in item.test_outputs or [] if out.get("output_type") == "error"]
+    if not errors:
+        return "This check passed in the untouched exercise: the answer is on the page, or it checks nothing."
+    if errors[0]["ename"] != "AssertionError":
+        return f"This check raised {errors[0]['ename']} in the untouched exercise, not an AssertionError."
+    seen = _check_messages.setdefault(str(item.path), {})
+    first = seen.setdefault(errors[0]["evalue"], item.name)
+    if first != item.name:
+        return f"This check fails with the same message as {first}: each check must name its own requirement."
+    return ""
 
 
 def pytest_runtest_logreport(report):

@@ -46,11 +46,22 @@ def test_every_solution_has_a_stub_in_its_exercise():
 def test_region_becomes_stub_with_its_indentation():
     source = f"def f(x):\n    y = x + 1\n    {BEGIN}\n    return y * 2\n    {END}\n\nprint(f)"
     stripped = strip_solution(source, CODE_STUB, "nb, cell 1")
-    assert stripped.splitlines() == ["def f(x):", "    y = x + 1", *("    " + line for line in CODE_STUB), "", "print(f)"]
+    stubs = ("    " + line.replace("{task}", "f()") for line in CODE_STUB)
+    assert stripped.splitlines() == ["def f(x):", "    y = x + 1", *stubs, "", "print(f)"]
     namespace = {}
     exec(stripped, namespace)  # the exercise still defines the function...
-    with pytest.raises(NotImplementedError):  # ...which fails until the student writes it
+    with pytest.raises(NotImplementedError, match=r"f\(\) is not written yet"):  # ...which fails until written
         namespace["f"](1)
+
+
+def test_a_stub_outside_any_function_marks_its_cell_as_raising():
+    solution = notebook(("markdown", "# 09 · Demo (solution)", ()),
+                        ("code", f"{BEGIN}\nanswer = 42\n{END}", ()),
+                        ("code", f"def g():\n    {BEGIN}\n    return 1\n    {END}", ()))
+    top_level, inside_function = make_exercise(solution, "09-demo.ipynb").cells[1:]
+    assert top_level.metadata["tags"] == ["raises-exception"]
+    assert "This task is not written yet" in top_level.source
+    assert "tags" not in inside_function.metadata
 
 
 @pytest.mark.parametrize("source, complaint", [

@@ -11,7 +11,7 @@ from clickkit.config import REPO_ROOT
 SOLUTIONS_DIR = REPO_ROOT / "solutions"
 EXERCISES_DIR = REPO_ROOT / "notebooks"
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
-CODE_STUB = ["# YOUR CODE HERE", 'raise NotImplementedError("Write this part, then run the cell again.")']
+CODE_STUB = ["# YOUR CODE HERE", 'raise NotImplementedError("{task} is not written yet: write it, then run its cell again.")']
 MARKDOWN_STUB = ["_Your answer here._"]
 CHECK_TAG = "check"
 # nbval and JupyterLab's "Run All" both carry on past an error in a cell with this tag.
@@ -20,6 +20,15 @@ EXPECTED_ERROR_TAG = "raises-exception"
 
 class MarkerError(ValueError):
     """A solution region is nested, unclosed or closed without being opened."""
+
+
+def enclosing_function(lines: list[str], indent: str) -> str:
+    """Return 'name()' of the function whose body holds a line at this indentation, or 'This task'."""
+    for line in reversed(lines):
+        stripped = line.lstrip()
+        if len(line) - len(stripped) < len(indent) and stripped.startswith(("def ", "async def ")):
+            return stripped.split("def ", 1)[1].split("(", 1)[0] + "()"
+    return "This task"
 
 
 def strip_solution(source: str, stub: list[str], where: str) -> str:
@@ -33,7 +42,8 @@ def strip_solution(source: str, stub: list[str], where: str) -> str:
                                   f"Close the first region with '{END}' before opening a new one.")
             inside = True
             indent = line[: len(line) - len(line.lstrip())]
-            kept.extend(indent + stub_line for stub_line in stub)
+            task = enclosing_function(kept, indent)
+            kept.extend(indent + stub_line.replace("{task}", task) for stub_line in stub)
         elif marker == END:
             if not inside:
                 raise MarkerError(f"{where}, line {number}: '{END}' without a '{BEGIN}' above it. "
@@ -56,6 +66,11 @@ def exercise_title(source: str) -> str:
     return first + ("\n" + rest if rest else "")
 
 
+def has_top_level_stub(source: str) -> bool:
+    """Tell whether running the cell reaches a stub (one outside any function), so that it raises."""
+    return any(line.startswith(BEGIN) for line in source.splitlines())
+
+
 def make_exercise(solution: nbformat.NotebookNode, name: str) -> nbformat.NotebookNode:
     """Return the student version of a solution notebook: stubs, no outputs, no cell ids."""
     exercise = nbformat.v4.new_notebook(metadata={"kernelspec": solution.metadata.get("kernelspec", {}),
@@ -65,8 +80,9 @@ def make_exercise(solution: nbformat.NotebookNode, name: str) -> nbformat.Notebo
         where = f"{name}, cell {index + 1}"
         tags = list(cell.metadata.get("tags", []))
         if cell.cell_type == "code":
-            if CHECK_TAG in tags and EXPECTED_ERROR_TAG not in tags:
-                tags.append(EXPECTED_ERROR_TAG)  # the checks fail until the student has written the code
+            stub_runs = has_top_level_stub(cell.source)
+            if (CHECK_TAG in tags or stub_runs) and EXPECTED_ERROR_TAG not in tags:
+                tags.append(EXPECTED_ERROR_TAG)  # these cells fail until the student has written the code
             new = nbformat.v4.new_code_cell(strip_solution(cell.source, CODE_STUB, where))
         elif cell.cell_type == "markdown":
             source = strip_solution(cell.source, MARKDOWN_STUB, where)

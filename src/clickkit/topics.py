@@ -4,6 +4,7 @@ import time
 
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from kafka.admin import NewTopic
+from kafka.errors import TopicAlreadyExistsError
 
 TIMEOUT_MS = 15000
 
@@ -42,3 +43,41 @@ def read_topic(bootstrap_servers: str, topic: str, timeout_s: float = 60.0) -> l
         return values
     finally:
         consumer.close()
+
+
+def end_offsets(bootstrap_servers: str, topic: str) -> dict:
+    """Return {partition: offset the next record will get} for every partition of the topic."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap_servers, request_timeout_ms=TIMEOUT_MS,
+                             bootstrap_timeout_ms=TIMEOUT_MS)
+    try:
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or []]
+        return {tp.partition: offset for tp, offset in consumer.end_offsets(partitions).items()}
+    finally:
+        consumer.close()
+
+
+def read_since(bootstrap_servers: str, topic: str, since: dict, timeout_s: float = 15.0) -> dict:
+    """Return {(partition, offset): value} of every record written after the `since` offsets."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False,
+                             request_timeout_ms=TIMEOUT_MS, bootstrap_timeout_ms=TIMEOUT_MS)
+    try:
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or []]
+        ends = consumer.end_offsets(partitions)
+        consumer.assign(partitions)
+        for tp in partitions:
+            consumer.seek(tp, since.get(tp.partition, 0))
+        found, deadline = {}, time.monotonic() + timeout_s
+        while any(consumer.position(tp) < ends[tp] for tp in partitions) and time.monotonic() < deadline:
+            for records in consumer.poll(timeout_ms=500).values():
+                found.update({(r.partition, r.offset): r.value for r in records})
+        return found
+    finally:
+        consumer.close()
+
+
+def ensure_topic(bootstrap_servers: str, name: str, partitions: int = 1) -> str:
+    """Create the topic unless it exists, and return its name."""
+    try:
+        return create_topic(bootstrap_servers, name, partitions)
+    except TopicAlreadyExistsError:
+        return name

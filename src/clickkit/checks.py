@@ -1,0 +1,25 @@
+"""Self-checks for the notebooks: one line on success, an AssertionError that says what to do on failure."""
+
+from contextlib import contextmanager
+
+STUB_HINT = ("Replace the '# YOUR CODE HERE' and 'raise NotImplementedError' lines of that task with your "
+             "code, run its cell again, then this check.")
+
+
+@contextmanager
+def check(requirement: str):
+    """Run a self-check: print '✓ requirement' when its asserts hold, raise AssertionError otherwise."""
+    try:
+        yield
+    except AssertionError as error:
+        raise AssertionError(f"✗ {requirement}\n{error}") from None
+    except NotImplementedError as error:
+        raise AssertionError(f"✗ {requirement}\nNot written yet: {error}\n{STUB_HINT}") from None
+    except NameError as error:
+        raise AssertionError(f"✗ {requirement}\n{error}: run the cells above this one first "
+                          "(Run → Run All Above), then this check again.") from None
+    except Exception as error:  # the student's code crashed: say where, without a traceback to decode
+        raise AssertionError(f"✗ {requirement}\nYour code raised {type(error).__name__}: {error}\n"
+                          "Call it in a cell of your own to see the full traceback, fix it, "
+                          "then run this check again.") from None
+    print(f"✓ {requirement}")
