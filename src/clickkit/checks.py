@@ -23,3 +23,18 @@ def check(requirement: str):
                           "Call it in a cell of your own to see the full traceback, fix it, "
                           "then run this check again.") from None
     print(f"✓ {requirement}")
+
+
+def require_kafka(settings, timeout_s: float = 15.0) -> None:
+    """Say that Kafka answers at the configured address, or raise an error that says how to start it."""
+    from clickkit.health import is_ready  # imported here: the checks above need no Kafka client
+
+    if is_ready(settings.bootstrap_servers, timeout_s):
+        print(f"✓ Kafka answers at {settings.bootstrap_servers}.")
+        return
+    if settings.kafka_is_local:
+        advice = "Start it in a terminal with 'make kafka-up' (make lab does it for you), then run this cell again."
+    else:
+        advice = ("This is the Docker Compose broker: on your machine, check that the 'kafka' service is healthy "
+                  "with 'docker compose ps' and start it with 'docker compose up -d kafka'.")
+    raise RuntimeError(f"No Kafka broker answers at {settings.bootstrap_servers} (KAFKA_BOOTSTRAP_SERVERS). {advice}")
