@@ -11,7 +11,7 @@ from flask import Flask
 
 from clickkit.demo_site import create_site, points_at_itself
 from clickkit.notebook_server import BackgroundServer
-from clickkit.solution import load_endpoint
+from clickkit import ingest_app
 from clickkit.topics import read_topic
 
 BROWSER_DIR = Path(__file__).parent / "browser"
@@ -36,8 +36,8 @@ def require_browser_tools() -> str:
 @pytest.mark.timeout(150)
 def test_reading_an_article_in_chromium_sends_sensible_events_to_kafka(bootstrap_servers, topic):
     node = require_browser_tools()
-    solution = load_endpoint()
-    app = solution["create_app"]({"KAFKA_BOOTSTRAP_SERVERS": bootstrap_servers, "CLICKS_TOPIC": topic})
+    solution = ingest_app
+    app = solution.create_app({"KAFKA_BOOTSTRAP_SERVERS": bootstrap_servers, "CLICKS_TOPIC": topic})
     endpoint = BackgroundServer(app, port=0).start()
     site = BackgroundServer(create_site(f"{endpoint.url}/clicks"), port=0).start()
     started_ms = int(time.time() * 1000)
@@ -47,7 +47,7 @@ def test_reading_an_article_in_chromium_sends_sensible_events_to_kafka(bootstrap
     finally:
         site.stop()
         endpoint.stop()
-        solution["close_producer"](app)
+        solution.close_producer(app)
     assert tour.returncode == 0, f"the browser tour failed:\n{tour.stdout}\n{tour.stderr[-3000:]}"
     report = json.loads(tour.stdout.strip().splitlines()[-1])
     assert report["atBottom"] and report["scrollHeight"] > 720 * 2

@@ -8,7 +8,7 @@ import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from clickkit import reliability
+from clickkit import ingest_app, reliability
 from clickkit.click_audit import Tally
 from clickkit.reliability import BAD_CASES, send_bad_case, serve_solution, stop_solution
 from clickkit.topics import create_topic, read_topic
@@ -47,13 +47,13 @@ def test_the_content_type_decision_is_415_with_a_message_that_says_what_to_send(
 
 
 def test_content_type_with_a_charset_is_accepted(bootstrap_servers, topic):
-    endpoint = reliability.load_endpoint()
-    app = endpoint["create_app"]({"KAFKA_BOOTSTRAP_SERVERS": bootstrap_servers, "CLICKS_TOPIC": topic})
+    endpoint = ingest_app
+    app = endpoint.create_app({"KAFKA_BOOTSTRAP_SERVERS": bootstrap_servers, "CLICKS_TOPIC": topic})
     try:
         response = app.test_client().post("/clicks", data=b'{"ts_ingest": 1}',
                                           headers={"Content-Type": "application/json; charset=utf-8"})
     finally:
-        endpoint["close_producer"](app)
+        endpoint.close_producer(app)
     assert response.status_code == 200, response.get_json()
     assert [json.loads(value) for value in read_topic(bootstrap_servers, topic)] == [{"ts_ingest": 1}]
 
@@ -82,8 +82,8 @@ JSON_VALUES = st.recursive(
 
 
 def test_arbitrary_bytes_and_json_never_get_a_5xx_and_only_objects_reach_the_topic(bootstrap_servers, topic):
-    endpoint = reliability.load_endpoint()
-    app = endpoint["create_app"]({"KAFKA_BOOTSTRAP_SERVERS": bootstrap_servers, "CLICKS_TOPIC": topic})
+    endpoint = ingest_app
+    app = endpoint.create_app({"KAFKA_BOOTSTRAP_SERVERS": bootstrap_servers, "CLICKS_TOPIC": topic})
     client = app.test_client()  # the HTTP layer is not under test here; the app and Kafka are
     stored = []
 
@@ -110,7 +110,7 @@ def test_arbitrary_bytes_and_json_never_get_a_5xx_and_only_objects_reach_the_top
         arbitrary_bytes()
         arbitrary_json()
     finally:
-        endpoint["close_producer"](app)
+        endpoint.close_producer(app)
     on_topic = [json.loads(value) for value in read_topic(bootstrap_servers, topic)]
     assert all(isinstance(event, dict) for event in on_topic)
     assert len(on_topic) == len(stored) > 0

@@ -6,7 +6,7 @@ from kafka import KafkaProducer
 from kafka.serializer import JsonSerializer
 
 from clickkit.reliability import shutdown_scenario
-from clickkit.solution import load_endpoint
+from clickkit import ingest_app
 from clickkit.topics import read_topic
 
 
@@ -22,14 +22,14 @@ def test_sigterm_while_clicks_flow_loses_no_acknowledged_click(bootstrap_servers
 
 
 def test_close_producer_delivers_events_still_in_the_buffer(bootstrap_servers, topic):
-    endpoint = load_endpoint()
+    endpoint = ingest_app
     # A long linger keeps the events in the producer's buffer until close_producer flushes them.
     producer = KafkaProducer(bootstrap_servers=bootstrap_servers, acks="all", linger_ms=60_000,
                              max_block_ms=15_000, value_serializer=JsonSerializer())
-    app = endpoint["create_app"]({"KAFKA_PRODUCER": producer, "CLICKS_TOPIC": topic})
+    app = endpoint.create_app({"KAFKA_PRODUCER": producer, "CLICKS_TOPIC": topic})
     for number in range(50):
         producer.send(topic, {"number": number})
     assert read_topic(bootstrap_servers, topic) == []
-    endpoint["close_producer"](app)
-    assert app.config["KAFKA_PRODUCER"] is None
+    endpoint.close_producer(app)
+    assert app.extensions["clickkit_producer"].producer is None
     assert [json.loads(value)["number"] for value in read_topic(bootstrap_servers, topic)] == list(range(50))

@@ -10,7 +10,7 @@ import pytest
 from flask import Flask, jsonify, request
 
 from clickkit.notebook_server import BackgroundServer
-from clickkit.solution import load_endpoint
+from clickkit import ingest_app
 from clickkit.topics import read_topic
 from clickkit.traffic import Dirt, generate, take
 from clickkit.traffic_send import send
@@ -28,12 +28,12 @@ def key(event):
 @pytest.fixture
 def endpoint(bootstrap_servers, topic):
     """Serve the solution notebook's app on a free port, writing to the test's own topic."""
-    solution = load_endpoint()
-    app = solution["create_app"]({"KAFKA_BOOTSTRAP_SERVERS": bootstrap_servers, "CLICKS_TOPIC": topic})
+    solution = ingest_app
+    app = solution.create_app({"KAFKA_BOOTSTRAP_SERVERS": bootstrap_servers, "CLICKS_TOPIC": topic})
     server = BackgroundServer(app, port=0).start()
     yield f"{server.url}/clicks"
     server.stop()
-    solution["close_producer"](app)
+    solution.close_producer(app)
 
 
 @pytest.mark.timeout(90)  # ~15 s normally; a dead broker must not stall the suite for minutes

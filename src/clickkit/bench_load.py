@@ -118,10 +118,10 @@ def run_http(args, tally: Tally, schedule: Schedule, _=None) -> None:
 
 
 def ceiling_producer(bootstrap_servers: str, topic: str):
-    """Return a producer made by the solution's own make_producer, already connected to the topic's leader."""
-    from clickkit.solution import load_endpoint
+    """Return a producer made by the reference endpoint's make_producer, already connected to the topic's leader."""
+    from clickkit.ingest_app import make_producer
 
-    producer = load_endpoint()["make_producer"](bootstrap_servers)
+    producer = make_producer(bootstrap_servers)
     producer.partitions_for(topic)  # fetch metadata now, so the clock does not start with a cold client
     return producer
 

@@ -61,7 +61,7 @@ def main(argv=None) -> int:
     solution_server = None
     if args.with_solution:
         from clickkit.notebook_server import BackgroundServer
-        from clickkit.solution import create_app
+        from clickkit.ingest_app import create_app
 
         solution_server = BackgroundServer(create_app(), port=0).start()
         args.url = f"{solution_server.url}/clicks"

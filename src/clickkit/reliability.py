@@ -26,7 +26,7 @@ from clickkit.click_audit import HTTP_TIMEOUT_S, Flow, Tally, audit, post, send_
 from clickkit.config import load_settings
 from clickkit.notebook_server import BackgroundServer
 from clickkit.ports import free_port_pair
-from clickkit.solution import load_endpoint
+from clickkit import ingest_app
 from clickkit.topics import TIMEOUT_MS, create_topic
 from clickkit.traffic import generate
 
@@ -86,17 +86,15 @@ def send_bad_case(base_url: str, case: BadCase, tally: Tally):
 
 
 def serve_solution(bootstrap_servers: str, topic: str) -> BackgroundServer:
-    """Serve the solution notebook's app on a free loopback port."""
-    endpoint = load_endpoint()
-    app = endpoint["create_app"]({"KAFKA_BOOTSTRAP_SERVERS": bootstrap_servers, "CLICKS_TOPIC": topic})
-    app.extensions["close_producer"] = endpoint["close_producer"]
+    """Serve the reference app on a free loopback port."""
+    app = ingest_app.create_app({"KAFKA_BOOTSTRAP_SERVERS": bootstrap_servers, "CLICKS_TOPIC": topic})
     return BackgroundServer(app, port=0).start()
 
 
 def stop_solution(server: BackgroundServer) -> None:
-    """Stop serving, then flush and close the producer with the notebook's own close_producer."""
+    """Stop serving, then flush and close the producer."""
     server.stop()
-    server.app.extensions["close_producer"](server.app)
+    ingest_app.close_producer(server.app)
 
 
 def bad_input_scenario(bootstrap_servers: str, topic: str, good_clicks: int = 5) -> Tally:

@@ -9,7 +9,7 @@ import os
 from gunicorn.app.base import BaseApplication
 
 from clickkit.config import load_settings
-from clickkit.solution import load_endpoint
+from clickkit import ingest_app
 
 
 def default_workers() -> int:
@@ -36,19 +36,14 @@ class IngestServer(BaseApplication):
         self.cfg.set("worker_exit", close_worker_producer)
 
     def load(self):
-        endpoint = load_endpoint()
-        app = endpoint["create_app"](self.app_config)
-        # Kept on the app so the worker_exit hook uses the close_producer the solution defines.
-        app.extensions["clickkit_close_producer"] = endpoint["close_producer"]
-        return app
+        return ingest_app.create_app(self.app_config)
 
 
 def close_worker_producer(arbiter, worker) -> None:
     """Flush and close the worker's producer when it stops (SIGTERM), so no acknowledged event is lost."""
     app = getattr(worker, "wsgi", None)  # the arbiter also calls this hook for workers that never booted
-    close = getattr(app, "extensions", {}).get("clickkit_close_producer")
-    if close is not None:
-        close(app)
+    if "clickkit_producer" in getattr(app, "extensions", {}):
+        ingest_app.close_producer(app)
 
 
 def build_server(port: int, workers: int, threads: int, host: str = "127.0.0.1", topic: str | None = None):

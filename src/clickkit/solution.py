@@ -1,5 +1,7 @@
-"""Load the ingest endpoint from the solution notebook, so tools test the code students are taught."""
+"""Load the endpoint a notebook defines in its cells tagged `endpoint`: a student's 01 notebook, say."""
 
+import contextlib
+import io
 import json
 from pathlib import Path
 
@@ -20,12 +22,8 @@ def endpoint_source(notebook: Path = SOLUTION_NOTEBOOK) -> str:
 
 
 def load_endpoint(notebook: Path = SOLUTION_NOTEBOOK) -> dict:
-    """Run the endpoint cells in a fresh namespace and return it (it holds `create_app`)."""
-    namespace = {"__name__": "clickkit_solution_endpoint"}
-    exec(compile(endpoint_source(notebook), str(notebook), "exec"), namespace)
+    """Run the endpoint cells in a fresh namespace, silently, and return it (it holds `create_app`)."""
+    namespace = {"__name__": "clickkit_notebook_endpoint"}
+    with contextlib.redirect_stdout(io.StringIO()):
+        exec(compile(endpoint_source(notebook), str(notebook), "exec"), namespace)
     return namespace
-
-
-def create_app(config=None):
-    """Build the solution's Flask app (gunicorn: 'clickkit.solution:create_app()')."""
-    return load_endpoint()["create_app"](config)
