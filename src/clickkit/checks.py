@@ -2,8 +2,8 @@
 
 from contextlib import contextmanager
 
-STUB_HINT = ("Replace the '# YOUR CODE HERE' and 'raise NotImplementedError' lines of that task with your "
-             "code, run its cell again, then this check.")
+STUB_HINT = ("Replace its '# YOUR CODE HERE' and 'raise NotImplementedError' lines with your code, "
+             "run that cell, then this check again.")
 
 
 @contextmanager
@@ -14,7 +14,7 @@ def check(requirement: str):
     except AssertionError as error:
         raise AssertionError(f"✗ {requirement}\n{error}") from None
     except NotImplementedError as error:
-        raise AssertionError(f"✗ {requirement}\nNot written yet: {error}\n{STUB_HINT}") from None
+        raise AssertionError(f"✗ {requirement}\n{error}\n{STUB_HINT}") from None
     except NameError as error:
         raise AssertionError(f"✗ {requirement}\n{error}: run the cells above this one first "
                           "(Run → Run All Above), then this check again.") from None

@@ -1,6 +1,9 @@
-"""Serve a Flask app from a background thread, so a notebook can start, test and stop it."""
+"""Serve a Flask app from a notebook: in a background thread, or in the foreground while a client runs."""
 
+import sys
 import threading
+import time
+from dataclasses import dataclass
 
 from werkzeug.serving import make_server
 
@@ -22,14 +25,7 @@ class BackgroundServer:
         if self._server is not None:
             print(f"Already serving on {self.url}")
             return self
-        try:
-            self._server = make_server(self.host, self.port, self.app, threaded=True)
-        except OSError as error:
-            raise RuntimeError(
-                f"Port {self.port} is busy ({error.strerror}). Stop the other server (is an earlier one still "
-                "running? call .stop() on it), or pick another port with INGEST_PORT=5001. On macOS the "
-                "AirPlay Receiver takes port 5000."
-            ) from None
+        self._server = bind(self.app, self.host, self.port)
         self.port = self._server.server_port  # port 0 means "any free port"
         self._thread = threading.Thread(target=self._server.serve_forever, name="flask-server", daemon=True)
         self._thread.start()
@@ -46,3 +42,134 @@ class BackgroundServer:
         self._thread.join(timeout=10)
         self._server = self._thread = None
         print("Server stopped.")
+
+
+@dataclass
+class Served:
+    """What happened while serving in the foreground."""
+
+    requests: int = 0
+    seconds: float = 0.0
+    most_lines: int = 0        # the most lines the cell showed at once, clear_output() taken into account
+    client_result: object = None
+    log_error: str = ""        # what on_request raised, if it did
+
+
+def serve_while(app, port: int, client, on_request=None, seconds: float = 120.0, host: str = "127.0.0.1") -> Served:
+    """Serve in this cell while `client()` runs in a thread, at most `seconds`; return what happened.
+
+    Output printed while serving lands in this cell, as with app.run(). `on_request(method, path, status)`
+    is called for every answer, from the server's threads.
+    """
+    served, started, lock = Served(), time.monotonic(), threading.Lock()
+
+    def logged(environ, start_response):
+        def start(status, headers, exc_info=None):
+            with lock:
+                served.requests += 1
+            if on_request is not None and not served.log_error:
+                try:
+                    on_request(environ["REQUEST_METHOD"], environ.get("PATH_INFO", ""), int(status.split()[0]))
+                except Exception as error:  # the student's log must not break the endpoint
+                    served.log_error = f"{type(error).__name__}: {error}"
+            return start_response(status, headers, exc_info)
+        return app(environ, start)
+
+    with OutputMeter() as meter:
+        server = bind(logged, host, port)
+        worker = threading.Thread(target=lambda: setattr(served, "client_result", client()), daemon=True)
+
+        def stop_when_done():
+            worker.join(timeout=seconds)
+            server.shutdown()
+
+        worker.start()
+        threading.Thread(target=stop_when_done, daemon=True).start()
+        try:
+            server.serve_forever(poll_interval=0.1)
+        except KeyboardInterrupt:
+            print("(stopped by you)")
+        finally:
+            server.server_close()
+        served.seconds = time.monotonic() - started
+        if served.log_error:
+            print(f"Your request log raised {served.log_error}; the server went on without it.")
+    served.most_lines = meter.most
+    return served
+
+
+def bind(app, host: str, port: int):
+    """Return a threaded Werkzeug server on host:port, or raise an error that says what to do."""
+    try:
+        return make_server(host, port, app, threaded=True)
+    except OSError as error:
+        raise RuntimeError(
+            f"Port {port} is busy ({error.strerror}). Stop the other server (is an earlier one still "
+            "running? call .stop() on it), or pick another port with INGEST_PORT=5001. On macOS the "
+            "AirPlay Receiver takes port 5000."
+        ) from None
+
+
+class OutputMeter:
+    """Count the lines a cell shows while it runs: what is printed, less what clear_output() wipes."""
+
+    def __init__(self):
+        self.visible = self.most = self.clears = 0
+        self._lock = threading.Lock()
+        self._saved = None
+
+    def add(self, lines: int) -> None:
+        with self._lock:
+            self.visible += lines
+            self.most = max(self.most, self.visible)
+
+    def cleared(self) -> None:
+        with self._lock:
+            self.visible, self.clears = 0, self.clears + 1
+
+    def __enter__(self) -> "OutputMeter":
+        publisher = getattr(_shell(), "display_pub", None)
+        self._saved = (sys.stdout, sys.stderr, publisher)
+        sys.stdout, sys.stderr = _CountingStream(sys.stdout, self), _CountingStream(sys.stderr, self)
+        if publisher is not None:  # IPython's clear_output() and display() go through the display publisher
+            clear, publish = publisher.clear_output, publisher.publish
+
+            def counting_clear(*args, **kwargs):
+                sys.stdout.flush()  # what was printed before the clear belongs before it
+                self.cleared()
+                return clear(*args, **kwargs)
+
+            def counting_publish(*args, **kwargs):
+                self.add(1)
+                return publish(*args, **kwargs)
+
+            publisher.clear_output, publisher.publish = counting_clear, counting_publish
+        return self
+
+    def __exit__(self, *exc) -> None:
+        sys.stdout, sys.stderr, publisher = self._saved
+        if publisher is not None:
+            del publisher.clear_output, publisher.publish  # back to the class's own methods
+
+
+class _CountingStream:
+    """A text stream that tells an OutputMeter how many lines pass through it."""
+
+    def __init__(self, stream, meter: OutputMeter):
+        self._stream, self._meter = stream, meter
+
+    def write(self, text: str) -> int:
+        self._meter.add(text.count("\n"))
+        return self._stream.write(text)
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+
+def _shell():
+    """Return the running IPython shell, or None outside IPython."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return None
+    return get_ipython()
