@@ -93,7 +93,7 @@ def serve_while(app, port: int, client, on_request=None, seconds: float = 120.0,
             server.server_close()
         served.seconds = time.monotonic() - started
         if served.log_error:
-            print(f"Your request log raised {served.log_error}; the server went on without it.")
+            print(f"Your request log raised {served.log_error.rstrip('.')}; the server went on without it.")
     served.most_lines = meter.most
     return served
 
