@@ -6,6 +6,7 @@ import pytest
 from kafka import KafkaProducer
 from kafka.errors import KafkaError
 
+from clickkit.config import REPO_ROOT
 from clickkit.gate import KafkaGate
 
 
@@ -24,3 +25,13 @@ def test_a_closed_gate_refuses_and_an_open_one_reaches_the_broker(bootstrap_serv
     finally:
         gate.close()
     assert not gate.is_open
+
+
+def test_the_error_a_student_sees_without_a_broker_is_the_one_the_docs_name():
+    gate = KafkaGate("localhost:9092")  # closed: nothing listens at its address
+    with pytest.raises(KafkaError) as raised:
+        KafkaProducer(bootstrap_servers=gate.address, bootstrap_timeout_ms=1000)
+    assert type(raised.value).__name__ == "KafkaTimeoutError"
+    assert "KafkaTimeoutError: Unable to bootstrap from" in str(raised.value), str(raised.value)
+    for doc in ("README.md", "docs/setup.md"):
+        assert "`KafkaTimeoutError: Unable to bootstrap from" in (REPO_ROOT / doc).read_text(encoding="utf-8"), doc
