@@ -1,120 +1,128 @@
-"""The grader against the real broker: full marks for the solution, 0 for the exercise, partial for the bugs."""
+"""The grader against the real broker: a generated class, sandboxed, scored check by check, with a class view."""
 
 import csv
 import io
 import json
+import subprocess
 from contextlib import redirect_stdout
 from pathlib import Path
 
-import nbformat
 import pytest
-from kafka import KafkaProducer
 
-from clickkit import grading, rubric
+from clickkit import grading, rubric, sandbox
 from clickkit.config import REPO_ROOT
+from grading_samples import EVERYTHING, SAMPLES, write_sample
 
-pytestmark = pytest.mark.timeout(300)  # one gradebook run of ten notebooks, shared by the tests below
+pytestmark = pytest.mark.timeout(600)  # one grading run of a class of 16, shared by the tests below
 
-SAMPLES = Path(__file__).parent / "files" / "submissions"
 SOLUTION = REPO_ROOT / "solutions" / "01-ingest-api.ipynb"
 EXERCISE = REPO_ROOT / "notebooks" / "01-ingest-api.ipynb"
-EVERYTHING = {check.key for check in rubric.RUBRIC}
-EXPECTED_LOST = {
-    "solution": set(),
-    "exercise-untouched": EVERYTHING,
-    # The buggy samples keep the lesson's own check cells, which fail too: runs_cleanly is lost with them.
-    "wrong-topic": {"click_on_topic", "clicks_in_order", "runs_cleanly"},
-    "no-400-handling": {"invalid_json", "not_an_object", "rejects_write_nothing", "runs_cleanly"},
-    "str-dict": {"click_on_topic", "clicks_in_order", "runs_cleanly"},
-    "infinite-loop": {"runs_cleanly"},
-    "crash-at-import": EVERYTHING,
-    "prints-100000-lines": {"tidy_output"},
-    "kernel-dies": EVERYTHING,
-    "not-a-notebook": EVERYTHING,
-}
+EXPECTED_LOST = {"solution": set(), "exercise-untouched": EVERYTHING, "not-a-notebook": EVERYTHING,
+                 **{name: lost for name, (_, lost) in SAMPLES.items()}}
 
 
 @pytest.fixture(scope="module")
-def gradebook(tmp_path_factory, bootstrap_servers):
-    """Grade the solution, the exercise and every sample in one `make grade`-style run."""
-    folder = tmp_path_factory.mktemp("class")
-    # Symlinks: each notebook still runs in its own folder, as the grader runs a real submission.
-    (folder / "solution.ipynb").symlink_to(SOLUTION)
-    (folder / "exercise-untouched.ipynb").symlink_to(EXERCISE)
-    for sample in SAMPLES.glob("*.ipynb"):
-        (folder / sample.name).symlink_to(sample)
+def graded(tmp_path_factory, bootstrap_servers):
+    """Grade the solution, the untouched exercise and every generated sample in one run, two at a time."""
+    folder, outside = tmp_path_factory.mktemp("class"), tmp_path_factory.mktemp("instructor")
+    (folder / "solution.ipynb").write_bytes(SOLUTION.read_bytes())
+    (folder / "exercise-untouched.ipynb").write_bytes(EXERCISE.read_bytes())
     (folder / "not-a-notebook.ipynb").write_text("{ this is not JSON")
+    for name in SAMPLES:
+        write_sample(name, folder, class_folder=folder, outside=outside, solutions=SOLUTION)
     out = tmp_path_factory.mktemp("gradebook")
     printed = io.StringIO()
     with redirect_stdout(printed):
-        status = grading.main([str(folder), "--out", str(out), "--cell-timeout", "8", "--notebook-timeout", "60"])
+        status = grading.main([str(folder), "--out", str(out), "--jobs", "2", "--cell-timeout", "10",
+                               "--notebook-timeout", "90"])
     with open(out / "gradebook.csv", newline="", encoding="utf-8") as csv_file:
         rows = {Path(row["submission"]).stem: row for row in csv.DictReader(csv_file)}
-    return {"status": status, "printed": printed.getvalue(), "rows": rows, "out": out,
-            "markdown": (out / "gradebook.md").read_text(encoding="utf-8")}
+    return {"status": status, "printed": printed.getvalue(), "rows": rows, "out": out, "folder": folder,
+            "outside": outside}
 
 
-def test_gradebook_is_written_and_printed(gradebook):
-    assert gradebook["status"] == 0, gradebook["printed"]
-    assert set(gradebook["rows"]) == set(EXPECTED_LOST)
-    assert gradebook["printed"].strip().splitlines()[-1] == f"Gradebook written to {gradebook['out'].resolve()}"
-    assert "| submission | points | max_points |" in gradebook["printed"]
-    assert "| wrong-topic.ipynb | 10 | 15 |" in gradebook["markdown"]
-    for row in gradebook["rows"].values():
-        assert row["max_points"] == str(rubric.MAX_POINTS)
+def test_every_notebook_is_graded_and_the_gradebook_is_written(graded):
+    assert graded["status"] == 0, graded["printed"]
+    assert set(graded["rows"]) == set(EXPECTED_LOST)
+    assert graded["printed"].strip().splitlines()[-1] == f"Gradebook written to {graded['out']}"
+    for row in graded["rows"].values():
+        assert int(row["max_points"]) == rubric.MAX_POINTS
         assert int(row["points"]) == sum(int(row[check.key]) for check in rubric.RUBRIC)
 
 
-@pytest.mark.parametrize("name", sorted(EXPECTED_LOST))
-def test_each_submission_gets_its_expected_score(gradebook, name):
-    row = gradebook["rows"][name]
+@pytest.mark.parametrize("name", sorted(name for name, lost in EXPECTED_LOST.items() if lost is not None))
+def test_each_fault_costs_only_its_own_points(graded, name):
+    row = graded["rows"][name]
     lost = {check.key for check in rubric.RUBRIC if row[check.key] == "0"}
-    assert lost == EXPECTED_LOST[name], row["feedback"]
-    assert int(row["points"]) == rubric.MAX_POINTS - sum(c.points for c in rubric.RUBRIC if c.key in lost)
+    assert lost == EXPECTED_LOST[name], (graded["out"] / "feedback" / f"{name}.md").read_text()
 
 
-@pytest.mark.parametrize("name, words", [
-    ("solution", ["All checks passed."]),
-    ("crash-at-import", ["cell 6: ModuleNotFoundError", "kafka_python"]),
-    ("str-dict", ["json.dumps", "{'ts_ingest'"]),
-    ("wrong-topic", ["your answer says 'click'"]),
-    ("no-400-handling", ["malformed: 500", "array: 200"]),
-    ("infinite-loop", ["Timeout: the cell did not finish within its time limit"]),
-    ("prints-100000-lines", ["cap"]),
-    ("kernel-dies", ["the kernel died"]),
-    ("not-a-notebook", ["could not run this notebook"]),
-])
-def test_feedback_says_what_went_wrong(gradebook, name, words):
-    feedback = gradebook["rows"][name]["feedback"]
-    for word in words:
-        assert word in feedback
+def test_the_gradebook_opens_with_each_checks_pass_rate_and_a_plot(graded):
+    text = (graded["out"] / "gradebook.md").read_text(encoding="utf-8")
+    assert text.split("\n\n")[1] == "## Pass rate per check"
+    passed = sum(not EXPECTED_LOST[name] or "recovers" not in EXPECTED_LOST[name] for name in EXPECTED_LOST
+                 if EXPECTED_LOST[name] is not None)
+    assert f"| {rubric.CHECKS['recovers'].requirement} (`recovers`) | 1 |" in text
+    assert (graded["out"] / "pass-rates.png").read_bytes().startswith(b"\x89PNG")
+    assert passed > 0
 
 
-def test_flooding_output_is_capped_in_the_executed_copy(gradebook):
-    executed = nbformat.read(gradebook["out"] / "executed" / "prints-100000-lines.ipynb", as_version=4)
-    text = "".join(out.get("text", "") for cell in executed.cells for out in cell.get("outputs", []))
-    assert "[output capped by the grader]" in text
-    assert len(text) < 2 * grading.Limits.output_chars
+def test_feedback_quotes_the_contract_shows_the_exchange_and_says_what_to_do(graded):
+    feedback = (graded["out"] / "feedback" / "no-retry-after.md").read_text(encoding="utf-8")
+    check = rubric.CHECKS["unavailable_503"]
+    assert f"## ✗ {check.requirement} (0/2)" in feedback
+    assert "POST /clicks: a click while Kafka is unreachable → 503" in feedback and "no Retry-After header" in feedback
+    assert f"**What to do:** {check.advice}" in feedback
+    assert (graded["out"] / "feedback" / "no-retry-after.html").read_text().startswith("<!doctype html>")
+    wrong_topic = (graded["out"] / "feedback" / "wrong-topic.md").read_text(encoding="utf-8")
+    assert '"topic": "click"' in wrong_topic  # the answer the student's endpoint gave
 
 
-def test_only_this_submissions_marked_records_count(bootstrap_servers, topic):
-    start = rubric.end_offsets(bootstrap_servers, topic)
-    ours, theirs = rubric.Probes(), rubric.Probes()
-    producer = KafkaProducer(bootstrap_servers=bootstrap_servers, acks="all")
-    try:
-        for probes in (theirs, ours, theirs):
-            producer.send(topic, json.dumps(probes.click(0)).encode()).get(timeout=15)
-    finally:
-        producer.close(timeout=5)
-    values = rubric.marked_records(bootstrap_servers, topic, start, ours.marker, wait_s=0)
-    assert [json.loads(value) for value in values] == [ours.click(0)]
-    assert rubric.marked_records(bootstrap_servers, topic, rubric.end_offsets(bootstrap_servers, topic),
-                                 theirs.marker, wait_s=0) == []
+def test_junit_and_lms_exports_sit_beside_the_gradebook(graded):
+    junit = (graded["out"] / "junit" / "solution.xml").read_text(encoding="utf-8")
+    assert junit.count('.rubric" name=') == len(rubric.RUBRIC) and 'failures="0"' in junit
+    with open(graded["out"] / "lms.csv", newline="", encoding="utf-8") as lms:
+        rows = {row["login"]: row for row in csv.DictReader(lms)}
+    assert rows["solution"]["points"] == str(rubric.MAX_POINTS) and rows["solution"]["feedback"] == "all passed"
 
 
-def test_nothing_scores_until_a_valid_click_gets_200():
-    probes = rubric.Probes()
-    probes.replies = {"click0": rubric.Reply(500, {"error": "boom"}, True), "get": rubric.Reply(405, {"e": "x"}, True)}
-    results = rubric.judge(probes, [], "clicks", run_errors=[], output_capped=False)
-    assert not any(passed for passed, _ in results.values())
-    assert results["wrong_method"][1] == rubric.NOT_CHECKED
+def test_hard_coding_the_visible_checks_gains_nothing_on_the_hidden_variants(graded):
+    row = graded["rows"]["hard-codes-visible-checks"]
+    assert row["strict_json"] == row["not_an_object"] == "0"
+
+
+def test_the_sandbox_contained_the_escape_the_fork_bomb_and_the_10_gib(graded):
+    assert graded["rows"]["tries-to-escape"]["runs_cleanly"] == "1"  # its cell asserts every attempt failed
+    assert not (graded["folder"] / "planted.txt").exists() and not (graded["outside"] / "planted.txt").exists()
+    assert graded["rows"]["allocates-10-gib"]["runs_cleanly"] == "0"
+    assert "MemoryError" in (graded["out"] / "feedback" / "allocates-10-gib.md").read_text()
+    assert int(graded["rows"]["fork-bomb"]["points"]) < rubric.MAX_POINTS
+    left = subprocess.run(["ps", "-eo", "uid="], capture_output=True, text=True).stdout.split()
+    assert not [uid for uid in left if int(uid) >= 100_000], "a sandboxed process outlived its grading"
+
+
+def test_a_grader_failure_is_a_named_error_and_no_gradebook(tmp_path, monkeypatch, capsys):
+    (tmp_path / "solution.ipynb").write_bytes(SOLUTION.read_bytes())
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "localhost:1")  # not local to the kit's port: no broker starts
+    monkeypatch.setattr(grading, "ensure_kafka", lambda settings: None)
+    status = grading.main([str(tmp_path), "--out", str(tmp_path / "out")])
+    assert status == 1
+    assert "GRADER ERROR, no grades written" in capsys.readouterr().err
+    assert not (tmp_path / "out" / "gradebook.csv").exists()
+
+
+def test_without_bubblewrap_the_run_says_loudly_it_is_not_isolated(monkeypatch, capsys, tmp_path):
+    monkeypatch.setattr(sandbox, "bwrap", lambda: None)
+    assert grading.kernel_spec_root(tmp_path) is None
+    assert "NOT isolated" in capsys.readouterr().err
+
+
+def test_the_sandbox_hides_the_instructors_files(tmp_path):
+    folder = tmp_path / "submission"
+    folder.mkdir()
+    sandbox.prepare_folder(folder, 123_457)
+    script = "import os; print(sorted(os.listdir('/work/main')) if os.path.exists('/work/main') else 'none', os.getuid())"
+    command = sandbox.command(["python3", "-c", script], folder, 123_457)
+    seen = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    assert seen.returncode == 0, seen.stderr
+    assert "solutions" not in seen.stdout and "123457" in seen.stdout

@@ -1,147 +1,189 @@
-"""The grading rubric: probe a student's live endpoint, then read what really reached Kafka."""
+"""The grading rubric: the contract of notebook 01, one check per requirement, probed against the live endpoint.
+
+RUBRIC is the one table of points and wording: the gradebook, the feedback and docs/grading.md all use it.
+The probes are hidden variants of the notebook's visible checks: the same requirements with other data.
+"""
 
 import json
+import re
 import time
 import uuid
 from dataclasses import dataclass, field
 
+from urllib.parse import urlsplit
+
 import requests
-from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
-from kafka.admin import NewTopic
-from kafka.errors import TopicAlreadyExistsError
+from kafka import KafkaConsumer, TopicPartition
+
+from clickkit.topics import end_offsets, ensure_topic
+
+REPLY_WITHIN_S = 10.0  # the contract's bound on a 503 while Kafka is unreachable
+JSON = "application/json"
 
 
 @dataclass(frozen=True)
 class Check:
-    """One line of the rubric: what is checked, its points, and what to do when it fails."""
+    """One line of the rubric: the requirement as the contract states it, its points, and what to do."""
 
     key: str
     points: int
-    title: str
+    requirement: str
     advice: str
 
 
 RUBRIC = (
-    Check("accepts_click", 2, "A valid click gets 200 with a JSON body",
-          "Answer a valid click with 200 and a JSON body (jsonify), once Kafka has acknowledged it."),
-    Check("click_on_topic", 2, "Exactly that JSON object arrives on the topic, once",
-          "Send the event itself to the topic, serialized with json.dumps (not str()), and only once."),
-    Check("clicks_in_order", 2, "Five clicks in a row all get 200 and arrive once each, in order",
-          "Wait for each send to be acknowledged (future.get(timeout=...)) before answering."),
-    Check("invalid_json", 2, "Malformed JSON and an empty body get 400 with a JSON message",
-          "Catch json.JSONDecodeError and return 400 with a JSON body such as {\"error\": \"...\"}."),
-    Check("not_an_object", 1, "JSON that is not an object (array, string, number, null) gets 400",
-          "Check isinstance(event, dict) and return 400 with a message when it is not."),
-    Check("rejects_write_nothing", 1, "Rejected requests write nothing to Kafka",
-          "Validate the body completely before sending anything to Kafka."),
-    Check("wrong_method", 1, "GET /clicks gets 405",
-          "Declare the route for POST only (@app.post or methods=[\"POST\"])."),
-    Check("json_responses", 1, "Every answer from /clicks is JSON",
-          "Return jsonify(...) on every path, errors included (an @app.errorhandler helps)."),
-    Check("survives_bad_input", 1, "A valid click after the bad requests still gets 200",
-          "Make sure no bad request can break the app or its producer."),
-    Check("runs_cleanly", 1, "The notebook runs top to bottom without errors or timeouts",
-          "Restart the kernel and run all cells; fix the first cell that fails or never ends."),
-    Check("tidy_output", 1, "The output stays readable (below the grader's cap)",
-          "Do not print inside loops; print a summary instead."),
+    Check("answers_200", 2, "A valid click gets 200, only once Kafka has acknowledged it",
+          "Send with producer.send(topic, event) and wait with .get(timeout=...) before answering 200."),
+    Check("body_keys", 1, 'The 200 body is JSON with exactly the keys "topic", "partition" and "offset"',
+          "return jsonify(topic=metadata.topic, partition=metadata.partition, offset=metadata.offset)"),
+    Check("click_on_topic", 2, "The click is on the topic `clicks` as the same JSON object, once",
+          "Send the event itself, serialized as JSON (JsonSerializer or json.dumps, not str()), once, to `clicks`."),
+    Check("clicks_in_order", 1, "Five clicks in a row each arrive once, in the order they were sent",
+          "Answer each click only after its send is acknowledged, so the next one is sent after it."),
+    Check("invalid_json", 1, "400 for a body that is not valid JSON, not UTF-8, or empty",
+          "Decode the body and parse it with json.loads inside try/except; answer 400 with a message."),
+    Check("not_an_object", 1, "400 for JSON that is not an object: an array, a string, a number, true, null",
+          "Check isinstance(data, dict) and answer 400 when it is not."),
+    Check("strict_json", 1, "400 for JSON that is not strict: NaN, Infinity, -Infinity, 1e999",
+          "Give json.loads parse_constant= and parse_float= hooks that raise ValueError for these."),
+    Check("content_type", 1, "415 for any Content-Type other than application/json",
+          "Compare request.mimetype with 'application/json' and answer 415 when they differ."),
+    Check("too_large", 1, "413 for a body over 64 KiB",
+          "Set MAX_CONTENT_LENGTH to 64 * 1024 and read the body with request.get_data(), without catching its error."),
+    Check("json_errors", 1, 'Every error answer is JSON: {"error": "<what is wrong>"}, 404 and 405 included',
+          "Answer every error with jsonify(error=...); an @app.errorhandler(HTTPException) covers Flask's own."),
+    Check("rejects_write_nothing", 1, "A refused request writes nothing to Kafka",
+          "Check the whole body before anything is sent to Kafka."),
+    Check("unavailable_503", 2, "503 within 10 s while Kafka is unreachable, with Retry-After, "
+          "and a message that says the event may not have been stored",
+          "Bound every wait on Kafka (bootstrap_timeout_ms, max_block_ms, delivery_timeout_ms, get(timeout=)) and "
+          "answer a KafkaError with 503, a Retry-After header and an honest message."),
+    Check("recovers", 1, "Once Kafka is reachable again, the same running app answers 200 again",
+          "After a KafkaError, drop the producer (forget_producer()) so the next request creates a fresh one."),
+    Check("runs_cleanly", 1, "The notebook runs top to bottom without errors or timeouts, and its output stays "
+          "under the grader's cap", "Restart the kernel and run all cells; fix the first cell that fails, hangs or "
+          "floods the output."),
 )
 MAX_POINTS = sum(check.points for check in RUBRIC)
-CLICKS_SENT = 7  # one alone, five in a row, one after the bad requests
-GATE = "accepts_click"  # the other checks describe a working endpoint, so they need this one
-NOT_CHECKED = "not checked, since a valid click must get 200 first"
+CHECKS = {check.key: check for check in RUBRIC}
 
 
 @dataclass
 class Reply:
-    """What the endpoint answered to one request (status None: no answer)."""
+    """One request the grader sent, and what came back (status None: no answer)."""
 
-    status: int | None
+    request: str
+    status: int | None = None
     body: object = None
     is_json: bool = False
+    seconds: float = 0.0
+    retry_after: str | None = None
     problem: str = ""
+
+    def __str__(self) -> str:
+        if self.status is None:
+            return f"{self.request} → no answer ({self.problem})"
+        shown = json.dumps(self.body, ensure_ascii=False) if self.is_json else repr(self.body)
+        return f"{self.request} → {self.status} {shown[:140]}"
+
+    @property
+    def has_error_message(self) -> bool:
+        return self.is_json and isinstance(self.body, dict) and isinstance(self.body.get("error"), str) \
+            and bool(self.body["error"].strip())
 
 
 @dataclass
 class Probes:
-    """The requests the rubric sends, their answers, and the marker that finds their records."""
+    """The requests of one grading run, their answers, and the marker that finds their records on the topic."""
 
     marker: str = field(default_factory=lambda: f"grading-{uuid.uuid4().hex[:12]}")
     clicks: list = field(default_factory=list)     # the valid events sent, in order
     replies: dict = field(default_factory=dict)    # name -> Reply
+    outage: dict = field(default_factory=dict)     # "503" and "recovery" -> Reply, or a note why not sent
 
     def click(self, n: int) -> dict:
         """Return valid click number n, marked so that its record can be found on the topic."""
         return {"ts_ingest": 1_700_000_000_000 + n, "article": f"https://en.wikipedia.org/wiki/{self.marker}_{n}",
-                "article_title": "Cercanías San Sebastián", "visitor_page_timer": 1200 * n,
-                "visitor_page_height": 35.5, "visitor_platform": "mobile", "visitor_os": "android",
-                "visitor_browser": "chrome", "visitor_country": "BE"}
+                "article_title": "Liège-Guillemins", "visitor_page_timer": 1200 * n, "visitor_page_height": 35.5,
+                "visitor_platform": "tablet", "visitor_os": "ios", "visitor_browser": "safari",
+                "visitor_country": "BE", "visitor_session": None}
+
+    @property
+    def rejected_marker(self) -> str:
+        return f"{self.marker}-rejected"
 
 
-def send(url: str, method: str, body: bytes | None, deadline: float) -> Reply:
-    """Send one request, bounded by the probing deadline, and describe the answer."""
-    left = deadline - time.monotonic()
-    if left <= 1:
-        return Reply(None, problem="not sent: the endpoint used up the grader's time")
-    headers = {"Content-Type": "application/json"} if body is not None else {}
+def send(url: str, name: str, method: str = "POST", body: bytes | None = None, content_type: str | None = JSON,
+         timeout_s: float = 15.0) -> Reply:
+    """Send one request and describe the answer."""
+    reply = Reply(f"{method} {urlsplit(url).path}: {name}")
+    headers = {"Content-Type": content_type} if content_type else {}
+    started = time.monotonic()
     try:
-        response = requests.request(method, url, data=body, headers=headers, timeout=(2, min(8.0, left)))
+        response = requests.request(method, url, data=body, headers=headers, timeout=(3, timeout_s))
     except requests.RequestException as error:
-        return Reply(None, problem=f"no answer ({type(error).__name__})")
+        reply.problem = type(error).__name__
+        return reply
+    reply.seconds = time.monotonic() - started
+    reply.status, reply.retry_after = response.status_code, response.headers.get("Retry-After")
+    reply.is_json = response.headers.get("Content-Type", "").split(";")[0].strip() == JSON
     try:
-        parsed, is_json = response.json(), response.headers.get("Content-Type", "").startswith("application/json")
+        reply.body = response.json() if reply.is_json else response.text[:200]
     except ValueError:
-        parsed, is_json = response.text[:120], False
-    return Reply(response.status_code, parsed, is_json)
+        reply.body, reply.is_json = response.text[:200], False
+    return reply
 
 
-def probe(url: str, time_limit_s: float) -> Probes:
+def bad_requests(probes: Probes) -> dict:
+    """Return {name: (check key, body, content type)}: the refused requests, other than the notebook's."""
+    mark = probes.rejected_marker
+    return {
+        "a trailing comma": ("invalid_json", ('{"article": "%s",}' % mark).encode(), JSON),
+        "an empty body": ("invalid_json", b"", JSON),
+        "Latin-1 bytes": ("invalid_json", ('{"article": "%s é"}' % mark).encode("latin-1"), JSON),
+        "an array of a click": ("not_an_object", json.dumps([{"article": mark}]).encode(), JSON),
+        "a string": ("not_an_object", json.dumps(mark).encode(), JSON),
+        "the number 7": ("not_an_object", b"7", JSON),
+        "true": ("not_an_object", b"true", JSON),
+        "null": ("not_an_object", b"null", JSON),
+        "NaN": ("strict_json", ('{"article": "%s", "visitor_page_height": NaN}' % mark).encode(), JSON),
+        "-Infinity": ("strict_json", ('{"article": "%s", "visitor_page_timer": -Infinity}' % mark).encode(), JSON),
+        "1e400": ("strict_json", ('{"article": "%s", "visitor_page_height": 1e400}' % mark).encode(), JSON),
+        "text/csv": ("content_type", json.dumps({"article": mark}).encode(), "text/csv"),
+        "no Content-Type": ("content_type", json.dumps({"article": mark}).encode(), None),
+        "an 80 KB click": ("too_large", json.dumps({"article": mark, "padding": "y" * 80_000}).encode(), JSON),
+    }
+
+
+def probe(url: str, probes: Probes, time_limit_s: float = 90.0) -> Probes:
     """Send the rubric's requests to the endpoint at `url` (…/clicks), one after the other."""
-    probes, deadline = Probes(), time.monotonic() + time_limit_s
-    probes.clicks = [probes.click(n) for n in range(CLICKS_SENT)]
+    deadline = time.monotonic() + time_limit_s
+    probes.clicks = [probes.click(n) for n in range(7)]
 
-    def post(name, payload: bytes | None):
-        probes.replies[name] = send(url, "POST", payload, deadline)
+    def post(name, body, content_type=JSON, method="POST", path=url):
+        if time.monotonic() < deadline:
+            probes.replies[name] = send(path, name, method, body, content_type)
+        else:
+            probes.replies[name] = Reply(f"{method} ({name})", problem="not sent: the endpoint used up the time")
 
-    post("click0", json.dumps(probes.clicks[0]).encode())
-    if probes.replies["click0"].status is None:
+    post("click 1", json.dumps(probes.clicks[0]).encode())
+    if probes.replies["click 1"].status is None:
         return probes  # nothing answers: every other request would only wait for its timeout
     for n in range(1, 6):
-        post(f"click{n}", json.dumps(probes.clicks[n]).encode())
-    rejected = f"{probes.marker}-rejected"
-    post("malformed", ('{"article": "%s", "visitor_country": ' % rejected).encode())
-    post("empty", b"")
-    post("array", json.dumps([rejected]).encode())
-    post("string", json.dumps(rejected).encode())
-    post("number", b"42")
-    post("null", b"null")
-    probes.replies["get"] = send(url, "GET", None, deadline)
-    post("click6", json.dumps(probes.clicks[6]).encode())
+        post(f"click {n + 1}", json.dumps(probes.clicks[n]).encode())
+    for name, (_, body, content_type) in bad_requests(probes).items():
+        post(name, body, content_type)
+    post("an unknown URL", b"{}", path=url.rsplit("/", 1)[0] + "/nowhere")
+    post("GET /clicks", None, None, method="GET")
+    post("click 7, after the bad requests", json.dumps(probes.clicks[6]).encode())
     return probes
 
 
-def end_offsets(bootstrap_servers: str, topic: str) -> dict:
-    """Create the topic if it is missing and return {partition: end offset}."""
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=10000)
-    try:
-        # -1, -1: the broker's own defaults, as when a producer's first send auto-creates the topic.
-        admin.create_topics([NewTopic(topic, -1, -1)], timeout_ms=10000)
-    except TopicAlreadyExistsError:
-        pass
-    finally:
-        admin.close()
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap_servers, request_timeout_ms=10000)
-    try:
-        partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or [0])]
-        return {tp.partition: offset for tp, offset in consumer.end_offsets(partitions).items()}
-    finally:
-        consumer.close()
-
-
 def marked_records(bootstrap_servers: str, topic: str, start: dict, marker: str, wait_s: float = 2.0,
-                   expected: int = CLICKS_SENT) -> list:
+                   expected: int = 7) -> list:
     """Return the values of records written since `start` that carry the marker, oldest first."""
     consumer = KafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False,
-                             request_timeout_ms=10000, max_partition_fetch_bytes=1 << 20)
+                             request_timeout_ms=10000, bootstrap_timeout_ms=10000, max_partition_fetch_bytes=1 << 20)
     found, needle, deadline = [], marker.encode(), time.monotonic() + wait_s
     try:
         partitions = [TopicPartition(topic, p) for p in start]
@@ -165,6 +207,12 @@ def marked_records(bootstrap_servers: str, topic: str, start: dict, marker: str,
     return [value for *_, value in sorted(found)]
 
 
+def topic_start(bootstrap_servers: str, topic: str) -> dict:
+    """Create the topic if it is missing and return where each partition ends now."""
+    ensure_topic(bootstrap_servers, topic)
+    return end_offsets(bootstrap_servers, topic) or {0: 0}
+
+
 def as_json(value: bytes):
     """Return the record value parsed as JSON, or None when it is not JSON."""
     try:
@@ -173,65 +221,89 @@ def as_json(value: bytes):
         return None
 
 
-def has_message(reply: Reply) -> bool:
-    """Tell whether a JSON answer carries a message for the client to read."""
-    return isinstance(reply.body, dict) and any(isinstance(v, str) and v.strip() for v in reply.body.values())
+@dataclass
+class Verdict:
+    """The outcome of one check: passed or not, what went wrong, and the requests and records behind it."""
+
+    passed: bool
+    note: str = ""
+    evidence: list = field(default_factory=list)
 
 
-def describe(reply: Reply) -> str:
-    """Say briefly what an answer was, for feedback."""
-    if reply.status is None:
-        return reply.problem
-    return f"{reply.status}" + ("" if reply.is_json else " (not JSON)")
+def expect_status(replies: list, status: int) -> Verdict:
+    """Pass when every reply has the status."""
+    wrong = [reply for reply in replies if reply.status != status]
+    note = f"{len(wrong)} of {len(replies)} got another answer than {status}" if wrong else ""
+    return Verdict(not wrong, note, [str(reply) for reply in replies])
 
 
-def summarize(errors: list, shown: int = 3) -> str:
-    """Join the first errors into one line; the first one is usually the cause of the rest."""
-    more = f"; and {len(errors) - shown} more" if len(errors) > shown else ""
-    return "; ".join(errors[:shown]) + more
+def judge_outage(outage: dict) -> dict:
+    """Return the verdicts of the two checks made with Kafka cut off, then back."""
+    cut, back = outage.get("503"), outage.get("recovery")
+    if not isinstance(cut, Reply):
+        return {"unavailable_503": Verdict(False, cut or "not checked"), "recovers": Verdict(False, back or cut or "")}
+    message = cut.body.get("error", "") if cut.has_error_message else ""
+    problems = [text for failed, text in [
+        (cut.status != 503, f"the answer was {cut.status}, not 503"),
+        (cut.status is not None and cut.seconds >= REPLY_WITHIN_S, f"it took {cut.seconds:.1f} s"),
+        (not cut.retry_after, "no Retry-After header"),
+        (not message, 'no JSON {"error": ...} message'),
+        (bool(message) and "may" not in message.lower(), "the message does not say the event *may* not be stored"),
+        (bool(re.search(r"\w+Error|Traceback", message)), "the message carries internal detail"),
+    ] if failed]
+    verdicts = {"unavailable_503": Verdict(not problems, "; ".join(problems), [f"{cut} in {cut.seconds:.1f} s"])}
+    if isinstance(back, Reply):
+        verdicts["recovers"] = Verdict(back.status == 200, "" if back.status == 200 else "no 200 within 30 s",
+                                       [str(back)])
+    else:
+        verdicts["recovers"] = Verdict(False, back or "not checked")
+    return verdicts
 
 
-def judge(probes: Probes, values: list, topic: str, run_errors: list, output_capped: bool) -> dict:
-    """Return {check key: (passed, note)} for one submission."""
+def judge(probes: Probes, values: list, cell_errors: list, output_capped: bool) -> dict:
+    """Return {check key: Verdict} for one submission, each check judged on its own evidence."""
     replies, clicks = probes.replies, probes.clicks
+    got = lambda name: replies.get(name, Reply(name, problem="not sent"))
     parsed = [as_json(value) for value in values]
     arrived = [next((n for n, click in enumerate(clicks) if click == item), None) for item in parsed]
-    rejected = [value for value in values if f"{probes.marker}-rejected".encode() in value]
-    strays = [value for value, n in zip(values, arrived) if n is None and value not in rejected]
-    got = lambda *names: "; ".join(f"{name}: {describe(replies[name])}" for name in names if name in replies)
-    results = {}
+    rejected = [value for value in values if probes.rejected_marker.encode() in value]
+    on_topic = [f"on the topic: {value[:140].decode(errors='replace')}" for value in values[:3]]
+    click_replies = [got(f"click {n}") for n in range(1, 7)] + [got("click 7, after the bad requests")]
+    verdicts = {"answers_200": expect_status([click_replies[0], click_replies[-1]], 200)}
 
-    first = replies.get("click0", Reply(None, problem="not sent"))
-    results["accepts_click"] = (first.status == 200 and first.is_json, f"got {describe(first)}")
-    count0 = arrived.count(0)
-    note = f"found {count0} times" if count0 != 1 else ""
-    if count0 == 0 and strays:
-        note = f"the record on the topic is not the same JSON: {strays[0][:90].decode(errors='replace')}"
-    elif count0 == 0:
-        elsewhere = first.body.get("topic") if isinstance(first.body, dict) else None
-        note = f"the click is not on the topic '{topic}'" + (f" (your answer says '{elsewhere}')" if elsewhere else "")
-    results["click_on_topic"] = (count0 == 1, note)
-
-    names = [f"click{n}" for n in range(1, 6)]
+    oks = [reply for reply in click_replies if reply.status == 200]
+    keys_right = [r.is_json and isinstance(r.body, dict) and set(r.body) == {"topic", "partition", "offset"} for r in oks]
+    verdicts["body_keys"] = Verdict(bool(oks) and all(keys_right),
+                                    "" if all(keys_right) else "a 200 body has other keys, or is not JSON",
+                                    [str(reply) for reply in oks[:2]]) if oks else \
+        Verdict(False, "cannot be checked: no click got a 200", [str(click_replies[0])])
+    count = arrived.count(0)
+    note = "" if count == 1 else f"found {count} times on the topic" if count else \
+        "not on the topic as the same JSON object" + (" (a record differs: see below)" if values else "")
+    verdicts["click_on_topic"] = Verdict(count == 1, note, [str(click_replies[0])] + on_topic)
     series = [n for n in arrived if n in range(1, 6)]
-    in_order = all(replies.get(name, Reply(None)).status == 200 for name in names) and series == [1, 2, 3, 4, 5]
-    results["clicks_in_order"] = (in_order, f"answers {got(*names)}; on the topic in this order: {series}")
+    verdicts["clicks_in_order"] = Verdict(series == [1, 2, 3, 4, 5], "" if series == [1, 2, 3, 4, 5] else
+                                          f"on the topic in this order: {series}", [str(r) for r in click_replies[1:6]])
 
-    invalid = [replies.get(name, Reply(None)) for name in ("malformed", "empty")]
-    results["invalid_json"] = (all(r.status == 400 and has_message(r) for r in invalid), got("malformed", "empty"))
-    others = [replies.get(name, Reply(None)).status for name in ("array", "string", "number", "null")]
-    results["not_an_object"] = (others == [400] * 4, got("array", "string", "number", "null"))
-    results["rejects_write_nothing"] = (not rejected, f"{len(rejected)} rejected request(s) reached the topic")
-    results["wrong_method"] = (replies.get("get", Reply(None)).status == 405, got("get"))
-    not_json = [name for name, reply in replies.items() if not reply.is_json]
-    complete = len(replies) == CLICKS_SENT + 7  # + six bad bodies and the GET
-    results["json_responses"] = (complete and not not_json, f"not JSON: {', '.join(not_json)}" if not_json else "")
-    results["survives_bad_input"] = (replies.get("click6", Reply(None)).status == 200, got("click6"))
-    results["runs_cleanly"] = (not run_errors, summarize(run_errors))
-    results["tidy_output"] = (not output_capped, "the output went over the grader's cap" if output_capped else "")
+    expected = {"invalid_json": 400, "not_an_object": 400, "strict_json": 400, "content_type": 415, "too_large": 413}
+    for key, status in expected.items():
+        verdicts[key] = expect_status([got(name) for name, (k, _, _) in bad_requests(probes).items() if k == key], status)
 
-    if not results[GATE][0]:
-        # Framework defaults (a 405, a JSON error page) must not earn points for an endpoint that does not work.
-        for check in RUBRIC[1:]:
-            results[check.key] = (False, NOT_CHECKED)
-    return results
+    errors = [reply for reply in replies.values() if reply.status and reply.status >= 400]
+    refused = [got(name) for name in bad_requests(probes)]  # Flask's own 404 and 405 prove nothing alone
+    if not any(reply.status and 400 <= reply.status < 500 for reply in refused):
+        verdicts["json_errors"] = Verdict(False, "cannot be checked: no bad request to /clicks got a 4xx answer")
+    else:
+        plain = [reply for reply in errors if not reply.has_error_message]
+        verdicts["json_errors"] = Verdict(not plain, f"{len(plain)} error answers without a JSON error message"
+                                          if plain else "", [str(reply) for reply in (plain or errors)[:3]])
+    if not values:
+        verdicts["rejects_write_nothing"] = Verdict(False, "cannot be checked: nothing the grader sent reached Kafka")
+    else:
+        verdicts["rejects_write_nothing"] = Verdict(
+            not rejected, f"{len(rejected)} refused requests reached Kafka" if rejected else "",
+            [f"on the topic: {value[:140].decode(errors='replace')}" for value in rejected[:2]])
+    verdicts.update(judge_outage(probes.outage))
+    problems = cell_errors + (["the output went over the grader's cap"] if output_capped else [])
+    verdicts["runs_cleanly"] = Verdict(not problems, "; ".join(problems[:3]), problems[3:6])
+    return verdicts
