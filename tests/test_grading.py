@@ -126,3 +126,18 @@ def test_the_sandbox_hides_the_instructors_files(tmp_path):
     seen = subprocess.run(command, capture_output=True, text=True, timeout=60)
     assert seen.returncode == 0, seen.stderr
     assert "solutions" not in seen.stdout and "123457" in seen.stdout
+
+
+def test_a_student_runs_the_visible_checks_of_their_own_notebook(capsys):
+    assert grading.main(["--visible", str(EXERCISE)]) == 1
+    printed = capsys.readouterr().out
+    assert "✗ Task 1: read_click() returns a click and refuses what is not one" in printed
+    assert "read_click() is not written yet" in printed and "✓" not in printed
+
+
+def test_the_docs_rubric_table_is_the_rubric():
+    docs = (REPO_ROOT / "docs" / "grading.md").read_text(encoding="utf-8")
+    section = docs.split("## The rubric", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in section.splitlines() if line.startswith("| `")]
+    assert rows == [f"| `{c.key}` | {c.points} | {c.requirement} |" for c in rubric.RUBRIC]
+    assert f"## The rubric ({rubric.MAX_POINTS} points)" in docs

@@ -6,7 +6,6 @@ Run one submission by hand (the grader prints this command for each one in its l
 """
 
 import json
-import os
 import time
 from pathlib import Path
 from queue import Empty
@@ -19,17 +18,21 @@ from clickkit.config import load_settings
 from clickkit.ports import free_port, port_is_open
 
 # Run in the kernel after the last cell when nothing answers on INGEST_PORT: serve the app served last.
+# Both snippets stand alone, so that they also work on a notebook run without the grader's setup cell.
 SERVE_AGAIN_CODE = """
-_grader_app = _grader_served[-1] if _grader_served else globals().get("app")
+import flask as _grader_flask
+from clickkit.notebook_server import BackgroundServer as _GraderServer
+_grader_app = (globals().get("_grader_served") or [globals().get("app")])[-1]
 if isinstance(_grader_app, _grader_flask.Flask):
-    _grader_start(_GraderServer(_grader_app, port=int(_grader_os.environ["INGEST_PORT"])))
+    globals().get("_grader_start", _GraderServer.start)(_GraderServer(_grader_app, port={port}))
 """
 # A second app from the student's own factory, whose Kafka address the grader cuts, then restores.
 OUTAGE_CODE = """
 from clickkit.gate import KafkaGate as _GraderGate
-_grader_gate = _GraderGate(_grader_os.environ["KAFKA_BOOTSTRAP_SERVERS"])
+from clickkit.notebook_server import BackgroundServer as _GraderServer
+_grader_gate = _GraderGate({bootstrap!r})
 _grader_cut = create_app({{"KAFKA_BOOTSTRAP_SERVERS": _grader_gate.address}})
-_grader_start(_GraderServer(_grader_cut, port={port}))
+globals().get("_grader_start", _GraderServer.start)(_GraderServer(_grader_cut, port={port}))
 """
 RECOVERY_S = 30.0
 
@@ -44,6 +47,7 @@ def pytest_addoption(parser):
     group.addoption("--grade-notebook-timeout", type=float, default=180.0, help="seconds for all the cells")
     group.addoption("--grade-output-cap", type=int, default=100_000, help="characters of output allowed")
     group.addoption("--grade-check", action="append", default=[], help="run only this rubric check (repeatable)")
+    group.addoption("--grade-visible", action="store_true", help="only the notebook's own check cells, no rubric")
 
 
 def pytest_configure(config):
@@ -54,6 +58,8 @@ def pytest_collection_modifyitems(session, config, items):
     """Append one test per rubric check, inside the notebook's file node so that its kernel is still alive."""
     cells = [item for item in items if isinstance(item, IPyNbCell)]
     if not cells:
+        return
+    if config.getoption("grade_visible"):
         return
     chosen = config.getoption("grade_check") or [check.key for check in rubric.RUBRIC]
     unknown = set(chosen) - set(rubric.CHECKS)
@@ -92,6 +98,14 @@ def pytest_sessionfinish(session):
     session.config.grading.write()
 
 
+def pytest_terminal_summary(terminalreporter, config):
+    """With --grade-visible, list the notebook's check cells: passed, or the message of their failure."""
+    if config.getoption("grade_visible"):
+        terminalreporter.write_line("\nThe notebook's checks:")
+        for line in config.grading.visible or ["(no check cell ran)"]:
+            terminalreporter.write_line(line)
+
+
 class Grading:
     """What one submission's run has shown so far, and the verdicts once the endpoint is probed."""
 
@@ -100,12 +114,16 @@ class Grading:
         self.notebook_s = config.getoption("grade_notebook_timeout")
         self.output_cap = config.getoption("grade_output_cap")
         self.started, self.output_chars, self.cell_errors, self.topic_start = 0.0, 0, [], {}
-        self.verdicts, self.grader_error = None, None
+        self.verdicts, self.grader_error, self.visible = None, None, []
 
     def saw_cell(self, item, report) -> None:
         outputs = getattr(item, "test_outputs", None) or []
         self.output_chars += sum(len(json.dumps(out.get("text", out.get("data", "")))) for out in outputs)
         errors = [out for out in outputs if out.get("output_type") == "error"]
+        if "check" in item.cell.metadata.get("tags", []):
+            printed = "".join(out.get("text", "") for out in outputs if out.get("output_type") == "stream")
+            self.visible.append(str(errors[0]["evalue"]).strip() if errors else printed.strip() or
+                                f"cell {item.cell_num}: did not finish")
         if errors:
             name, value = errors[0]["ename"], str(errors[0]["evalue"])
             if name == "KeyboardInterrupt" and item.parent.timed_out:
@@ -134,11 +152,12 @@ class Grading:
     def _probe_and_judge(self, nbfile) -> dict:
         settings, kernel = load_settings(), nbfile.kernel
         alive = kernel is not None and kernel.is_alive()
-        port = int(os.environ["INGEST_PORT"])
+        port = settings.ingest_port
         if alive and not port_is_open(port):
-            run_in_kernel(kernel, SERVE_AGAIN_CODE)
+            run_in_kernel(kernel, SERVE_AGAIN_CODE.format(port=port))
         probes = rubric.probe(f"http://127.0.0.1:{port}/clicks", rubric.Probes())
-        probes.outage = probe_outage(kernel) if alive else {"503": "not checked: the kernel had died"}
+        probes.outage = probe_outage(kernel, settings.bootstrap_servers) if alive else \
+            {"503": "not checked: the kernel had died"}
         values = rubric.marked_records(settings.bootstrap_servers, settings.topic, self.topic_start, probes.marker)
         capped = self.output_chars > self.output_cap
         return rubric.judge(probes, values, self.cell_errors, capped)
@@ -191,10 +210,10 @@ def run_in_kernel(kernel, code: str, timeout_s: float = 20.0) -> str:
     return f"the grader's code did not finish within {timeout_s:.0f} s"
 
 
-def probe_outage(kernel) -> dict:
+def probe_outage(kernel, bootstrap_servers: str) -> dict:
     """Serve a second app of the student's factory with Kafka cut off; probe it, restore Kafka, probe again."""
     port = free_port()
-    error = run_in_kernel(kernel, OUTAGE_CODE.format(port=port))
+    error = run_in_kernel(kernel, OUTAGE_CODE.format(port=port, bootstrap=bootstrap_servers))
     if error:
         note = f"not checked: building create_app({{'KAFKA_BOOTSTRAP_SERVERS': ...}}) failed with {error[:120]}"
         return {"503": note, "recovery": note}
