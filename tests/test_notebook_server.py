@@ -5,7 +5,9 @@ import threading
 import requests
 from flask import Flask
 
-from clickkit.notebook_server import OutputMeter, serve_while
+import pytest
+
+from clickkit.notebook_server import BackgroundServer, OutputMeter, serve_while
 from clickkit.ports import free_port
 
 
@@ -48,3 +50,13 @@ def test_a_failing_request_log_is_reported_once_and_the_server_goes_on(capsys):
     assert served.client_result == [200, 200, 200]
     assert "NotImplementedError: record() is not written yet" in served.log_error
     assert capsys.readouterr().out.count("Your request log raised") == 1
+
+
+def test_a_busy_port_is_an_error_that_says_what_to_do():
+    app = Flask("tiny")
+    first = BackgroundServer(app, port=0).start()
+    try:
+        with pytest.raises(RuntimeError, match="Port .* is busy. Stop the other server"):
+            BackgroundServer(app, port=first.port).start()
+    finally:
+        first.stop()

@@ -102,9 +102,9 @@ def bind(app, host: str, port: int):
     """Return a threaded Werkzeug server on host:port, or raise an error that says what to do."""
     try:
         return make_server(host, port, app, threaded=True)
-    except OSError as error:
+    except (OSError, SystemExit):  # Werkzeug 3.1 prints its own message and exits when the port is taken
         raise RuntimeError(
-            f"Port {port} is busy ({error.strerror}). Stop the other server (is an earlier one still "
+            f"Port {port} is busy. Stop the other server (is an earlier one still "
             "running? call .stop() on it), or pick another port with INGEST_PORT=5001. On macOS the "
             "AirPlay Receiver takes port 5000."
         ) from None
