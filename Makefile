@@ -11,6 +11,7 @@ PYTEST_ARGS ?=
 help:
 	@echo "make lab        start Kafka and JupyterLab on the notebooks"
 	@echo "make test       run the whole suite (starts its own broker unless KAFKA_BOOTSTRAP_SERVERS is set)"
+	@echo "make test-fast  the tests that need no broker and no Java, in seconds"
 	@echo "make kafka-up | kafka-down | kafka-status | cluster-up | cluster-down"
 	@echo "make exercises | fake-website ARGS=... | demo-site | bench | reliability | grade SUBMISSIONS=path"
 	@echo "make setup      only the set-up: the virtual environment and its dependencies"
@@ -25,11 +26,15 @@ $(READY): pyproject.toml
 setup: $(READY)
 
 lab: $(READY)
-	$(BIN)/python -m clickkit.lab
+	$(BIN)/python -m clickkit.course.lab
 
 test: $(READY)
 	@bash tests/browser/install.sh
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The inner loop: no broker, no Java, no notebooks.
+test-fast: $(READY)
+	$(BIN)/python -m pytest -p no:nbval tests -m "not kafka and not slow" $(PYTEST_ARGS)
 
 kafka-up: $(READY)
 	$(BIN)/python -m clickkit.broker up
@@ -47,13 +52,13 @@ cluster-down: $(READY)
 	$(BIN)/python -m clickkit.broker down --cluster
 
 exercises: $(READY)
-	$(BIN)/python -m clickkit.exercises
+	$(BIN)/python -m clickkit.course.exercises
 
 fake-website: $(READY)
 	$(BIN)/python -m clickkit.traffic $(ARGS)
 
 demo-site: $(READY)
-	$(BIN)/python -m clickkit.demo_site $(ARGS)
+	$(BIN)/python -m clickkit.demo.site $(ARGS)
 
 bench: $(READY)
 	$(BIN)/python -m clickkit.bench $(ARGS)

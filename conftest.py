@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from clickkit.broker import KitError, LocalKafka
+from clickkit.broker.local import KitError, LocalKafka
 from clickkit.ports import free_port_pair
-from clickkit.topics import create_topic
+from clickkit.broker.topics import create_topic
 from clickkit.config import load_settings
 
 # Sample submissions for the grader are notebooks, but not tests of their own.
@@ -22,13 +22,31 @@ _check_messages = {}  # exercise notebook -> {AssertionError message: the check 
 
 
 def pytest_sessionstart(session):
-    """Start a local broker before anything runs, so notebook kernels inherit its address."""
+    """Give notebooks a free port of their own, so that the suite stays off a student's port 5000."""
+    if not session.config.option.collectonly:
+        os.environ.setdefault("INGEST_PORT", str(free_port_pair()))
+
+
+def needs_kafka(item) -> bool:
+    """Tell whether a test needs the session broker: it asks for it, or it is a notebook cell."""
+    return bool({"bootstrap_servers", "topic"} & set(getattr(item, "fixturenames", ()))) or \
+        type(item).__name__ == "IPyNbCell"
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    """Mark the tests that need the session broker `kafka`, so that `-m "not kafka"` runs without Java."""
+    for item in items:
+        if needs_kafka(item):
+            item.add_marker(pytest.mark.kafka)
+
+
+def pytest_collection_finish(session):
+    """Start a local broker only when a selected test needs it, and before any notebook kernel starts."""
     global _session_broker
-    if session.config.option.collectonly:
+    if session.config.option.collectonly or os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
         return
-    # Notebooks serve the endpoint on INGEST_PORT; a free one keeps the suite off a student's port 5000.
-    os.environ.setdefault("INGEST_PORT", str(free_port_pair()))
-    if os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
+    if not any(needs_kafka(item) for item in session.items):
         return
     # Another program may grab the free port before the broker binds it: try a fresh port, three times.
     # A broker that still cannot start fails the run: KitError propagates and pytest exits non-zero.

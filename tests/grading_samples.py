@@ -4,8 +4,8 @@ from pathlib import Path
 
 import nbformat
 
-from clickkit import rubric
-from clickkit.grading import SOLUTION
+from clickkit.grading import rubric
+from clickkit.grading.grade import SOLUTION
 
 EVERYTHING = {check.key for check in rubric.RUBRIC}
 VIEW_SEND = 'producer().send(app.config["CLICKS_TOPIC"], event)'

@@ -7,8 +7,8 @@ from collections import Counter
 
 import pytest
 
-from clickkit.bench_audit import reconcile
-from clickkit.bench_load import Schedule
+from clickkit.bench.audit import reconcile
+from clickkit.bench.load import Schedule
 
 ENTRIES = ("ceiling", "naive", "recommended", "batch")
 FIELDS = ("events_per_s", "p50_ms", "p95_ms", "p99_ms", "acknowledged", "found_on_topic", "duplicates")
@@ -18,7 +18,7 @@ FIELDS = ("events_per_s", "p50_ms", "p95_ms", "p99_ms", "acknowledged", "found_o
 def smoke_run(tmp_path_factory, bootstrap_servers):
     """Run `python -m clickkit.bench` once with tiny values; return its output and results."""
     out = tmp_path_factory.mktemp("bench")
-    command = [sys.executable, "-m", "clickkit.bench", "--concurrency", "2", "--duration", "0.5", "--warmup", "0.2",
+    command = [sys.executable, "-m", "clickkit.bench.run", "--concurrency", "2", "--duration", "0.5", "--warmup", "0.2",
                "--batch-size", "5", "--ceiling-window", "2", "--max-requests", "40", "--workers", "1",
                "--threads", "2", "--out", str(out)]
     finished = subprocess.run(command, capture_output=True, text=True, timeout=100)

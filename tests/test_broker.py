@@ -7,10 +7,12 @@ import sys
 import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
-from clickkit import broker
-from clickkit.broker import KitError, LocalKafka, Node
+from clickkit.broker import local as broker
+from clickkit.broker.local import KitError, LocalKafka, Node
 from clickkit.config import load_settings
 from clickkit.ports import free_port_pair
+
+pytestmark = pytest.mark.kafka  # starts brokers of its own
 
 
 def test_single_node_properties_use_kraft_without_zookeeper(tmp_path):
@@ -50,7 +52,7 @@ def test_port_in_use_is_reported(tmp_path):
 
 
 def run_cli(action, env):
-    return subprocess.run([sys.executable, "-m", "clickkit.broker", action], env=env,
+    return subprocess.run([sys.executable, "-m", "clickkit.broker.local", action], env=env,
                           capture_output=True, text=True, timeout=240)
 
 

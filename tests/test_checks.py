@@ -2,7 +2,7 @@
 
 import pytest
 
-from clickkit.checks import check
+from clickkit.course.checks import check
 
 
 def test_success_prints_the_requirement(capsys):

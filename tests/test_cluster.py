@@ -3,7 +3,9 @@
 import pytest
 
 from clickkit.config import load_settings
-from clickkit.reliability import cluster_scenario, start_cluster
+from clickkit.reliability.scenarios import cluster_scenario, start_cluster
+
+pytestmark = pytest.mark.kafka  # starts brokers of its own
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import nbformat
 import pytest
 
 from clickkit.config import REPO_ROOT
-from clickkit.exercises import BEGIN, CHECK_TAG, EXERCISES_DIR, SOLUTIONS_DIR
+from clickkit.course.exercises import BEGIN, CHECK_TAG, EXERCISES_DIR, SOLUTIONS_DIR
 
 SOLUTIONS = sorted(SOLUTIONS_DIR.glob("*.ipynb"))
 TIME = re.compile(r"\*\*Time:\*\* (\d+) min reading · (\d+) min tasks")
@@ -45,7 +45,7 @@ def test_every_task_is_followed_by_its_check_and_tasks_come_every_15_minutes(pat
         checks = [cell for cell in notebook.cells[index + 1:next_task]
                   if cell.cell_type == "code" and CHECK_TAG in cell.metadata.get("tags", [])]
         assert checks, f"{path.name}, cell {index + 1}: a check cell (tag '{CHECK_TAG}') must follow the task"
-        assert all("with check(" in cell.source for cell in checks), f"{path.name}: checks use clickkit.checks.check"
+        assert all("with check(" in cell.source for cell in checks), f"{path.name}: checks use clickkit.course.checks.check"
 
 
 def test_docs_give_each_notebook_its_minutes_and_tasks():

@@ -16,13 +16,13 @@ from types import SimpleNamespace
 import pytest
 import requests
 
-from clickkit import demo as demo_module
-from clickkit.broker import KitError, LocalKafka
+from clickkit.demo import run as demo_module
+from clickkit.broker.local import KitError, LocalKafka
 from clickkit.config import REPO_ROOT, load_settings
-from clickkit.demo import Demo, banner
-from clickkit.health import is_ready
+from clickkit.demo.run import Demo, banner
+from clickkit.broker.health import is_ready
 from clickkit.ports import free_port_pair, port_is_open
-from clickkit.topics import read_topic
+from clickkit.broker.topics import read_topic
 from test_demo_site_browser import BROWSER_DIR, require_browser_tools
 
 DOCS_SCREENSHOT = REPO_ROOT / "docs" / "images" / "demo-live-page.png"
@@ -107,11 +107,12 @@ def update_showing(live_url: str, total: int) -> dict:
 
 
 @pytest.mark.timeout(180)
+@pytest.mark.kafka  # starts a broker of its own
 def test_the_demo_starts_kafka_when_none_answers_and_ctrl_c_stops_all_it_started(tmp_path):
     kafka_port = free_port_pair()
     env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": f"localhost:{kafka_port}",
            "KAFKA_HOME_DIR": str(tmp_path / "kafka"), "CLICKS_TOPIC": "clicks"}
-    process = subprocess.Popen([sys.executable, "-m", "clickkit.demo", "--port", "0"], env=env, text=True,
+    process = subprocess.Popen([sys.executable, "-m", "clickkit.demo.run", "--port", "0"], env=env, text=True,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     lines, seen = queue.Queue(), []
     threading.Thread(target=lambda: [lines.put(line) for line in process.stdout] + [lines.put(None)],

@@ -9,10 +9,11 @@ from pathlib import Path
 import pytest
 from flask import Flask
 
-from clickkit.demo_site import create_site, points_at_itself
-from clickkit.notebook_server import BackgroundServer
-from clickkit import ingest_app
-from clickkit.topics import read_topic
+from clickkit import schema
+from clickkit.demo.site import create_site, points_at_itself
+from clickkit.course.notebook_server import BackgroundServer
+from clickkit.ingest import app as ingest_app
+from clickkit.broker.topics import read_topic
 
 BROWSER_DIR = Path(__file__).parent / "browser"
 CHROMIUM = "/usr/bin/chromium"
@@ -69,6 +70,7 @@ def test_reading_an_article_in_chromium_sends_sensible_events_to_kafka(bootstrap
     assert 0 < clicked["visitor_page_timer"] < 60_000  # ms
     assert ghent[0]["visitor_page_timer"] == 0 and ghent[0]["visitor_page_height"] == 0
     for event in events:
+        assert schema.problems(event) == [], event  # the tracker sends exactly the schema's fields and types
         assert started_ms - 5_000 < event["ts_ingest"] < started_ms + 120_000
         assert (event["visitor_platform"], event["visitor_os"], event["visitor_browser"]) == (
             "desktop", "linux", "chrome")

@@ -10,7 +10,7 @@ import zipfile
 import pytest
 import yaml
 
-from clickkit.broker import BROKER_SETTINGS, KAFKA_VERSION, Node, for_settings, kafka_libs
+from clickkit.broker.local import BROKER_SETTINGS, KAFKA_VERSION, Node, for_settings, kafka_libs
 from clickkit.config import REPO_ROOT, load_settings
 
 COMPOSE_FILE = REPO_ROOT / "docker-compose.yml"

@@ -6,8 +6,8 @@ import socket
 import nbformat
 import pytest
 
-from clickkit import exercises
-from clickkit.exercises import BEGIN, CODE_STUB, END, MarkerError, make_exercise, strip_solution
+from clickkit.course import exercises as exercises
+from clickkit.course.exercises import BEGIN, CODE_STUB, END, MarkerError, make_exercise, strip_solution
 
 
 def notebook(*cells):

@@ -7,7 +7,7 @@ from kafka import KafkaProducer
 from kafka.errors import KafkaError
 
 from clickkit.config import REPO_ROOT
-from clickkit.gate import KafkaGate
+from clickkit.broker.gate import KafkaGate
 
 
 def test_a_closed_gate_refuses_and_an_open_one_reaches_the_broker(bootstrap_servers, topic):

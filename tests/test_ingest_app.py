@@ -3,8 +3,8 @@
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from clickkit import ingest_app
-from clickkit.gate import KafkaGate
+from clickkit.ingest import app as ingest_app
+from clickkit.broker.gate import KafkaGate
 
 
 def test_eight_requests_at_once_without_kafka_all_get_an_honest_503_within_the_lessons_bound(bootstrap_servers):

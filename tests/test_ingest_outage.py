@@ -2,10 +2,12 @@
 
 import pytest
 
-from clickkit.broker import LocalKafka
+from clickkit.broker.local import LocalKafka
 from clickkit.config import load_settings
 from clickkit.ports import free_port_pair
-from clickkit.reliability import outage_scenarios
+from clickkit.reliability.scenarios import outage_scenarios
+
+pytestmark = pytest.mark.kafka  # starts brokers of its own
 
 
 @pytest.fixture

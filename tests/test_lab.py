@@ -10,10 +10,10 @@ import time
 import pytest
 import requests
 
-from clickkit.broker import KitError
+from clickkit.broker.local import KitError
 from clickkit.config import load_settings
 from clickkit.ports import free_port
-from clickkit.lab import ensure_kafka
+from clickkit.course.lab import ensure_kafka
 
 
 def test_lab_prints_a_working_url(bootstrap_servers, tmp_path):
@@ -22,7 +22,7 @@ def test_lab_prints_a_working_url(bootstrap_servers, tmp_path):
            "JUPYTER_RUNTIME_DIR": str(tmp_path)}
     log = tmp_path / "lab.log"
     with open(log, "w") as out:
-        lab = subprocess.Popen([sys.executable, "-m", "clickkit.lab"], env=env, stdout=out,
+        lab = subprocess.Popen([sys.executable, "-m", "clickkit.course.lab"], env=env, stdout=out,
                                stderr=subprocess.STDOUT, start_new_session=True)
     try:
         url = None

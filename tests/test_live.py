@@ -8,9 +8,9 @@ import pytest
 from flask import Flask
 from kafka import KafkaProducer
 
-from clickkit.answers import Answers, counting_answers
-from clickkit.live import LiveError, LiveFeed, create_live_app
-from clickkit.live_tally import LAST_EVENTS, TOP, WINDOW_S, Tally
+from clickkit.demo.answers import Answers, counting_answers
+from clickkit.demo.live import LiveError, LiveFeed, create_live_app
+from clickkit.demo.tally import LAST_EVENTS, TOP, WINDOW_S, Tally
 
 
 def record(tally, offset, value, timestamp_ms):

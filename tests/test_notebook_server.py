@@ -7,7 +7,7 @@ from flask import Flask
 
 import pytest
 
-from clickkit.notebook_server import BackgroundServer, OutputMeter, serve_while
+from clickkit.course.notebook_server import BackgroundServer, OutputMeter, serve_while
 from clickkit.ports import free_port
 
 

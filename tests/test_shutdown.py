@@ -5,9 +5,9 @@ import json
 from kafka import KafkaProducer
 from kafka.serializer import JsonSerializer
 
-from clickkit.reliability import shutdown_scenario
-from clickkit import ingest_app
-from clickkit.topics import read_topic
+from clickkit.reliability.scenarios import shutdown_scenario
+from clickkit.ingest import app as ingest_app
+from clickkit.broker.topics import read_topic
 
 
 def test_sigterm_while_clicks_flow_loses_no_acknowledged_click(bootstrap_servers, topic, tmp_path):

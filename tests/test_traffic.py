@@ -10,8 +10,8 @@ from urllib.parse import unquote
 
 import pytest
 
-from clickkit.traffic import FIELDS, OSES, Dirt, article_url, generate, load_titles, take
-from clickkit.traffic_send import Summary, paced, send
+from clickkit.traffic.generate import FIELDS, OSES, Dirt, article_url, generate, load_titles, take
+from clickkit.traffic.send import Summary, paced, send
 
 SAMPLE = take(generate(seed=7), 6000)
 

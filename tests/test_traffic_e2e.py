@@ -9,11 +9,11 @@ from collections import Counter
 import pytest
 from flask import Flask, jsonify, request
 
-from clickkit.notebook_server import BackgroundServer
-from clickkit import ingest_app
-from clickkit.topics import read_topic
-from clickkit.traffic import Dirt, generate, take
-from clickkit.traffic_send import send
+from clickkit.course.notebook_server import BackgroundServer
+from clickkit.ingest import app as ingest_app
+from clickkit.broker.topics import read_topic
+from clickkit.traffic.generate import Dirt, generate, take
+from clickkit.traffic.send import send
 
 
 def read_events(bootstrap_servers, topic):

@@ -1,0 +1,1 @@
+"""The course: notebooks' endpoints, serving from a notebook, self-checks, exercises, the lab."""

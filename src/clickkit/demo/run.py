@@ -1,0 +1,219 @@
+"""Run the classroom demo until Ctrl+C: Kafka if none answers, the endpoint, the demo site and the live page."""
+
+import argparse
+import logging
+import signal
+import socket
+import sys
+import threading
+
+from kafka.errors import KafkaError
+from werkzeug.middleware.dispatcher import DispatcherMiddleware
+from werkzeug.serving import make_server
+
+from clickkit.ingest import app as ingest_app
+from clickkit.demo.answers import Answers, counting_answers
+from clickkit.broker.local import KitError, for_settings
+from clickkit.config import LOCAL_HOSTS, load_settings
+from clickkit.demo.site import create_site
+from clickkit.broker.health import is_ready
+from clickkit.demo.lan import qr_code, room_addresses, url
+from clickkit.demo.live import LiveError, LiveFeed, create_live_app
+from clickkit.ports import port_is_open
+from clickkit.broker.topics import ensure_topic
+
+ALL_INTERFACES = {"0.0.0.0", "::"}
+
+
+class Background:
+    """A threaded Werkzeug server on a socket that is already listening, served from a thread."""
+
+    def __init__(self, listening: socket.socket):
+        # werkzeug exits the whole program when it cannot bind, so it gets a socket that is bound already.
+        self.server = make_server(listening.getsockname()[0], 0, None, threaded=True, fd=listening.fileno())
+        listening.close()  # werkzeug holds its own duplicate of the socket
+        self.port = self.server.server_address[1]
+        self.thread = None
+
+    def start(self, app) -> "Background":
+        """Start answering requests with `app`."""
+        self.server.app = app
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.2},
+                                       name="demo-server", daemon=True)
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop taking requests and close the socket; calling it again does nothing."""
+        if self.thread is not None:
+            self.server.shutdown()
+            self.thread.join(timeout=10)
+            self.thread = None
+        self.server.server_close()
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """Return a socket listening on host:port, or raise KitError saying how to pick another port."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a demo restarted at once may reuse its port
+    try:
+        sock.bind((host, port))
+        sock.listen(128)
+    except OSError as error:
+        sock.close()
+        raise KitError(f"Cannot listen on {host}:{port} ({error.strerror}): is another demo running? "
+                       "Stop it, or choose another port: make demo ARGS='--port 8001'.") from None
+    return sock
+
+
+class Demo:
+    """Everything one demo started, so that stop() ends all of it, newest first, and nothing else."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 8000):
+        self.host = host
+        self.front = Background(listen(host, port))  # first, so a busy port fails before anything starts
+        self.port = self.front.port
+        self._stops = []
+        self.endpoint_url = ""
+
+    @property
+    def local_host(self) -> str:
+        """Return the host this machine's browser uses to open the demo."""
+        return "127.0.0.1" if self.host in ALL_INTERFACES else self.host
+
+    @property
+    def site_url(self) -> str:
+        return url(self.local_host, self.port)
+
+    @property
+    def live_url(self) -> str:
+        return url(self.local_host, self.port, "/live/")
+
+    def start_kafka_if_needed(self, settings) -> bool:
+        """Use the broker that answers, or start the kit's local one; return True if this demo started it."""
+        # Nothing listening on a local port means no broker, without waiting for Kafka's own timeout.
+        nothing_listens = settings.kafka_is_local and not port_is_open(settings.local_kafka_port)
+        if not nothing_listens and is_ready(settings.bootstrap_servers):
+            return False
+        if not settings.kafka_is_local:
+            raise KitError(f"No Kafka broker answers at KAFKA_BOOTSTRAP_SERVERS={settings.bootstrap_servers}. "
+                           "Check the address, or unset the variable to use the kit's local broker.")
+        kafka = for_settings(settings=settings)
+        if kafka.running():
+            raise KitError(f"The kit's broker runs but does not answer at {kafka.bootstrap_servers}: see "
+                           f"{kafka.nodes[0].log_file}, or restart it with make kafka-down.")
+        print(f"No Kafka broker answers at {settings.bootstrap_servers}: starting the kit's own "
+              "(the very first time, Maven downloads Kafka first)...", flush=True)
+        self._stops.append(kafka.stop)  # also when Ctrl+C comes while it starts
+        kafka.start()
+        return True
+
+    def start(self, bootstrap_servers: str, topic: str, from_beginning: bool = False) -> "Demo":
+        """Start the endpoint, the live page's consumer and the site on the bound port."""
+        ensure_topic(bootstrap_servers, topic)
+        app = ingest_app.create_app({"KAFKA_BOOTSTRAP_SERVERS": bootstrap_servers, "CLICKS_TOPIC": topic})
+        self._stops.append(lambda: ingest_app.close_producer(app))  # after its server: flush what it holds
+        # The endpoint stays on loopback whatever --host says: the room reaches it only through the site.
+        endpoint = Background(listen("127.0.0.1", 0)).start(app)
+        self._stops.append(endpoint.stop)
+        self.endpoint_url = url("127.0.0.1", endpoint.port, "/clicks")
+        feed = LiveFeed(bootstrap_servers, topic, from_beginning).start()
+        self._stops.append(feed.stop)
+        answers = Answers()
+        # One port: the pages, POST /clicks (forwarded) and /live/. Nothing else of the endpoint is exposed.
+        site = counting_answers(create_site(self.endpoint_url), answers)
+        self.front.start(DispatcherMiddleware(site, {"/live": create_live_app(feed, answers)}))
+        return self
+
+    def stop(self) -> None:
+        """Stop taking requests, then stop everything else this demo started, the most recent first."""
+        self.front.stop()
+        while self._stops:
+            self._stops.pop()()
+
+
+def banner(demo: Demo, kafka: str, topic: str, started_kafka: bool) -> str:
+    """Return what the teacher reads: what runs, the addresses to open, and a QR code for the phones."""
+    owner = "started by the demo, stopped with it" if started_kafka else "already running, left running"
+    lines = [
+        "The classroom demo runs. Ctrl+C stops everything it started.",
+        f"  Kafka:     {kafka} ({owner}), topic {topic}",
+        f"  endpoint:  {demo.endpoint_url} (this machine only; the site forwards /clicks to it)",
+        "",
+        "On this machine:",
+        f"  the site:       {demo.site_url}",
+        f"  the live page:  {demo.live_url}   <- for the projector",
+        "",
+    ]
+    if demo.host not in ALL_INTERFACES and demo.host.strip("[]") in LOCAL_HOSTS:
+        lines += ["Only this machine can connect: the demo listens on loopback. To let the phones in the room",
+                  "in, run: make demo ARGS='--host 0.0.0.0'"]
+        return "\n".join(lines)
+    addresses = room_addresses() if demo.host in ALL_INTERFACES else [demo.host]
+    lines.append(f"You chose --host {demo.host}: every device that can reach this machine on {demo.port}, "
+                 "in this room or not, can open the site, POST /clicks and the live page (nothing else).")
+    if not addresses:
+        lines.append("This machine has no network address: connect it to the room's Wi-Fi, then restart the demo.")
+        return "\n".join(lines)
+    lines += ["", "Phones on the same Wi-Fi:",
+              f"  the site:       {url(addresses[0], demo.port)}",
+              f"  the live page:  {url(addresses[0], demo.port, '/live/')}"]
+    if len(addresses) > 1:
+        lines.append(f"  (other addresses of this machine: {', '.join(addresses[1:])})")
+    lines += ["If a phone cannot connect, the Wi-Fi may keep its devices apart, or a firewall blocks port "
+              f"{demo.port}.", "", qr_code(url(addresses[0], demo.port))]
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    """Start the demo, print where to open it, and stop everything it started on Ctrl+C."""
+    settings = load_settings()
+    parser = argparse.ArgumentParser(prog="python -m clickkit.demo", description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1",
+                        help="127.0.0.1 (default): this machine only; 0.0.0.0: phones on the same network too")
+    parser.add_argument("--port", type=int, default=8000, help="port of the site and the live page (default 8000)")
+    parser.add_argument("--from-beginning", action="store_true",
+                        help="count every event on the topic, not only those sent after the demo started")
+    args = parser.parse_args(argv)
+    # One log line per request would scroll the addresses and the QR code off the teacher's screen.
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # `kill` stops it as cleanly as Ctrl+C
+    demo = None
+    try:
+        demo = Demo(args.host, args.port)
+        started_kafka = demo.start_kafka_if_needed(settings)
+        demo.start(settings.bootstrap_servers, settings.topic, args.from_beginning)
+        print(banner(demo, settings.bootstrap_servers, settings.topic, started_kafka), flush=True)
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    except (KitError, LiveError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    except KafkaError as error:
+        print(f"error: Kafka at {settings.bootstrap_servers} did not answer ({type(error).__name__}: {error}). "
+              "Check it with make kafka-status, or unset KAFKA_BOOTSTRAP_SERVERS to use the kit's own.",
+              file=sys.stderr)
+        return 1
+    finally:
+        if demo is not None:
+            # A second Ctrl+C must not cut the clean-up short and leave a broker behind; each step is bounded.
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            say("Stopping what the demo started...")
+            demo.stop()
+            say("Stopped.")
+    return 0
+
+
+def say(text: str) -> None:
+    """Print a line; when the terminal is gone (a closed pipe), stopping everything matters more."""
+    try:
+        print(text, flush=True)
+    except OSError:
+        pass
+
+
+if __name__ == "__main__":
+    sys.exit(main())

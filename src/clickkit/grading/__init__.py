@@ -1,0 +1,1 @@
+"""Grading students' notebooks: sandboxed, on pytest and nbval, one test per rubric check."""

@@ -1,0 +1,309 @@
+"""The grading rubric: the contract of notebook 01, one check per requirement, probed against the live endpoint.
+
+RUBRIC is the one table of points and wording: the gradebook, the feedback and docs/grading.md all use it.
+The probes are hidden variants of the notebook's visible checks: the same requirements with other data.
+"""
+
+import json
+import re
+import time
+import uuid
+from dataclasses import dataclass, field
+
+from urllib.parse import urlsplit
+
+import requests
+from kafka import KafkaConsumer, TopicPartition
+
+from clickkit import schema
+from clickkit.broker.topics import end_offsets, ensure_topic
+
+REPLY_WITHIN_S = 10.0  # the contract's bound on a 503 while Kafka is unreachable
+JSON = "application/json"
+
+
+@dataclass(frozen=True)
+class Check:
+    """One line of the rubric: the requirement as the contract states it, its points, and what to do."""
+
+    key: str
+    points: int
+    requirement: str
+    advice: str
+
+
+RUBRIC = (
+    Check("answers_200", 2, "A valid click gets 200, only once Kafka has acknowledged it",
+          "Send with producer.send(topic, event) and wait with .get(timeout=...) before answering 200."),
+    Check("body_keys", 1, 'The 200 body is JSON with exactly the keys "topic", "partition" and "offset"',
+          "return jsonify(topic=metadata.topic, partition=metadata.partition, offset=metadata.offset)"),
+    Check("click_on_topic", 2, "The click is on the topic `clicks` as the same JSON object, once",
+          "Send the event itself, serialized as JSON (JsonSerializer or json.dumps, not str()), once, to `clicks`."),
+    Check("clicks_in_order", 1, "Five clicks in a row each arrive once, in the order they were sent",
+          "Answer each click only after its send is acknowledged, so the next one is sent after it."),
+    Check("invalid_json", 1, "400 for a body that is not valid JSON, not UTF-8, or empty",
+          "Decode the body and parse it with json.loads inside try/except; answer 400 with a message."),
+    Check("not_an_object", 1, "400 for JSON that is not an object: an array, a string, a number, true, null",
+          "Check isinstance(data, dict) and answer 400 when it is not."),
+    Check("strict_json", 1, "400 for JSON that is not strict: NaN, Infinity, -Infinity, 1e999",
+          "Give json.loads parse_constant= and parse_float= hooks that raise ValueError for these."),
+    Check("content_type", 1, "415 for any Content-Type other than application/json",
+          "Compare request.mimetype with 'application/json' and answer 415 when they differ."),
+    Check("too_large", 1, "413 for a body over 64 KiB",
+          "Set MAX_CONTENT_LENGTH to 64 * 1024 and read the body with request.get_data(), without catching its error."),
+    Check("json_errors", 1, 'Every error answer is JSON: {"error": "<what is wrong>"}, 404 and 405 included',
+          "Answer every error with jsonify(error=...); an @app.errorhandler(HTTPException) covers Flask's own."),
+    Check("rejects_write_nothing", 1, "A refused request writes nothing to Kafka",
+          "Check the whole body before anything is sent to Kafka."),
+    Check("unavailable_503", 2, "503 within 10 s while Kafka is unreachable, with Retry-After, "
+          "and a message that says the event may not have been stored",
+          "Bound every wait on Kafka (bootstrap_timeout_ms, max_block_ms, delivery_timeout_ms, get(timeout=)) and "
+          "answer a KafkaError with 503, a Retry-After header and an honest message."),
+    Check("recovers", 1, "Once Kafka is reachable again, the same running app answers 200 again",
+          "After a KafkaError, drop the producer (forget_producer()) so the next request creates a fresh one."),
+    Check("runs_cleanly", 1, "The notebook runs top to bottom without errors or timeouts, and its output stays "
+          "under the grader's cap", "Restart the kernel and run all cells; fix the first cell that fails, hangs or "
+          "floods the output."),
+)
+MAX_POINTS = sum(check.points for check in RUBRIC)
+CHECKS = {check.key: check for check in RUBRIC}
+
+
+@dataclass
+class Reply:
+    """One request the grader sent, and what came back (status None: no answer)."""
+
+    request: str
+    status: int | None = None
+    body: object = None
+    is_json: bool = False
+    seconds: float = 0.0
+    retry_after: str | None = None
+    problem: str = ""
+
+    def __str__(self) -> str:
+        if self.status is None:
+            return f"{self.request} → no answer ({self.problem})"
+        shown = json.dumps(self.body, ensure_ascii=False) if self.is_json else repr(self.body)
+        return f"{self.request} → {self.status} {shown[:140]}"
+
+    @property
+    def has_error_message(self) -> bool:
+        return self.is_json and isinstance(self.body, dict) and isinstance(self.body.get("error"), str) \
+            and bool(self.body["error"].strip())
+
+
+@dataclass
+class Probes:
+    """The requests of one grading run, their answers, and the marker that finds their records on the topic."""
+
+    marker: str = field(default_factory=lambda: f"grading-{uuid.uuid4().hex[:12]}")
+    clicks: list = field(default_factory=list)     # the valid events sent, in order
+    replies: dict = field(default_factory=dict)    # name -> Reply
+    outage: dict = field(default_factory=dict)     # "503" and "recovery" -> Reply, or a note why not sent
+
+    def click(self, n: int) -> dict:
+        """Return valid click number n, marked so that its record can be found on the topic."""
+        return schema.sample(ts_ingest=1_700_000_000_000 + n, article=f"https://en.wikipedia.org/wiki/{self.marker}_{n}",
+                             article_title="Liège-Guillemins", visitor_page_timer=1200 * n, visitor_page_height=35.5,
+                             visitor_platform="tablet", visitor_os="ios", visitor_browser="safari", visitor_session=None)
+
+    @property
+    def rejected_marker(self) -> str:
+        return f"{self.marker}-rejected"
+
+
+def send(url: str, name: str, method: str = "POST", body: bytes | None = None, content_type: str | None = JSON,
+         timeout_s: float = 15.0) -> Reply:
+    """Send one request and describe the answer."""
+    reply = Reply(f"{method} {urlsplit(url).path}: {name}")
+    headers = {"Content-Type": content_type} if content_type else {}
+    started = time.monotonic()
+    try:
+        response = requests.request(method, url, data=body, headers=headers, timeout=(3, timeout_s))
+    except requests.RequestException as error:
+        reply.problem = type(error).__name__
+        return reply
+    reply.seconds = time.monotonic() - started
+    reply.status, reply.retry_after = response.status_code, response.headers.get("Retry-After")
+    reply.is_json = response.headers.get("Content-Type", "").split(";")[0].strip() == JSON
+    try:
+        reply.body = response.json() if reply.is_json else response.text[:200]
+    except ValueError:
+        reply.body, reply.is_json = response.text[:200], False
+    return reply
+
+
+def bad_requests(probes: Probes) -> dict:
+    """Return {name: (check key, body, content type)}: the refused requests, other than the notebook's."""
+    mark = probes.rejected_marker
+    return {
+        "a trailing comma": ("invalid_json", ('{"article": "%s",}' % mark).encode(), JSON),
+        "an empty body": ("invalid_json", b"", JSON),
+        "Latin-1 bytes": ("invalid_json", ('{"article": "%s é"}' % mark).encode("latin-1"), JSON),
+        "an array of a click": ("not_an_object", json.dumps([{"article": mark}]).encode(), JSON),
+        "a string": ("not_an_object", json.dumps(mark).encode(), JSON),
+        "the number 7": ("not_an_object", b"7", JSON),
+        "true": ("not_an_object", b"true", JSON),
+        "null": ("not_an_object", b"null", JSON),
+        "NaN": ("strict_json", ('{"article": "%s", "visitor_page_height": NaN}' % mark).encode(), JSON),
+        "-Infinity": ("strict_json", ('{"article": "%s", "visitor_page_timer": -Infinity}' % mark).encode(), JSON),
+        "1e400": ("strict_json", ('{"article": "%s", "visitor_page_height": 1e400}' % mark).encode(), JSON),
+        "text/csv": ("content_type", json.dumps({"article": mark}).encode(), "text/csv"),
+        "no Content-Type": ("content_type", json.dumps({"article": mark}).encode(), None),
+        "an 80 KB click": ("too_large", json.dumps({"article": mark, "padding": "y" * 80_000}).encode(), JSON),
+    }
+
+
+def probe(url: str, probes: Probes, time_limit_s: float = 90.0) -> Probes:
+    """Send the rubric's requests to the endpoint at `url` (…/clicks), one after the other."""
+    deadline = time.monotonic() + time_limit_s
+    probes.clicks = [probes.click(n) for n in range(7)]
+
+    def post(name, body, content_type=JSON, method="POST", path=url):
+        if time.monotonic() < deadline:
+            probes.replies[name] = send(path, name, method, body, content_type)
+        else:
+            probes.replies[name] = Reply(f"{method} ({name})", problem="not sent: the endpoint used up the time")
+
+    post("click 1", json.dumps(probes.clicks[0]).encode())
+    if probes.replies["click 1"].status is None:
+        return probes  # nothing answers: every other request would only wait for its timeout
+    for n in range(1, 6):
+        post(f"click {n + 1}", json.dumps(probes.clicks[n]).encode())
+    for name, (_, body, content_type) in bad_requests(probes).items():
+        post(name, body, content_type)
+    post("an unknown URL", b"{}", path=url.rsplit("/", 1)[0] + "/nowhere")
+    post("GET /clicks", None, None, method="GET")
+    post("click 7, after the bad requests", json.dumps(probes.clicks[6]).encode())
+    return probes
+
+
+def marked_records(bootstrap_servers: str, topic: str, start: dict, marker: str, wait_s: float = 2.0,
+                   expected: int = 7) -> list:
+    """Return the values of records written since `start` that carry the marker, oldest first."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False,
+                             request_timeout_ms=10000, bootstrap_timeout_ms=10000, max_partition_fetch_bytes=1 << 20)
+    found, needle, deadline = [], marker.encode(), time.monotonic() + wait_s
+    try:
+        partitions = [TopicPartition(topic, p) for p in start]
+        consumer.assign(partitions)
+        for tp in partitions:
+            consumer.seek(tp, start[tp.partition])
+        while True:
+            ends = consumer.end_offsets(partitions)
+            # An acknowledged send is already there; the short wait is for endpoints that answer before the ack.
+            while any(consumer.position(tp) < ends[tp] for tp in partitions):
+                for records in consumer.poll(timeout_ms=500).values():
+                    found += [(r.timestamp, r.partition, r.offset, r.value) for r in records
+                              if r.value and needle in r.value]
+                if time.monotonic() > deadline + 10:
+                    break  # a flood of other traffic: grade what was read
+            if len(found) >= expected or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+    finally:
+        consumer.close()
+    return [value for *_, value in sorted(found)]
+
+
+def topic_start(bootstrap_servers: str, topic: str) -> dict:
+    """Create the topic if it is missing and return where each partition ends now."""
+    ensure_topic(bootstrap_servers, topic)
+    return end_offsets(bootstrap_servers, topic) or {0: 0}
+
+
+def as_json(value: bytes):
+    """Return the record value parsed as JSON, or None when it is not JSON."""
+    try:
+        return json.loads(value.decode("utf-8"))
+    except ValueError:
+        return None
+
+
+@dataclass
+class Verdict:
+    """The outcome of one check: passed or not, what went wrong, and the requests and records behind it."""
+
+    passed: bool
+    note: str = ""
+    evidence: list = field(default_factory=list)
+
+
+def expect_status(replies: list, status: int) -> Verdict:
+    """Pass when every reply has the status."""
+    wrong = [reply for reply in replies if reply.status != status]
+    note = f"{len(wrong)} of {len(replies)} got another answer than {status}" if wrong else ""
+    return Verdict(not wrong, note, [str(reply) for reply in replies])
+
+
+def judge_outage(outage: dict) -> dict:
+    """Return the verdicts of the two checks made with Kafka cut off, then back."""
+    cut, back = outage.get("503"), outage.get("recovery")
+    if not isinstance(cut, Reply):
+        return {"unavailable_503": Verdict(False, cut or "not checked"), "recovers": Verdict(False, back or cut or "")}
+    message = cut.body.get("error", "") if cut.has_error_message else ""
+    problems = [text for failed, text in [
+        (cut.status != 503, f"the answer was {cut.status}, not 503"),
+        (cut.status is not None and cut.seconds >= REPLY_WITHIN_S, f"it took {cut.seconds:.1f} s"),
+        (not cut.retry_after, "no Retry-After header"),
+        (not message, 'no JSON {"error": ...} message'),
+        (bool(message) and "may" not in message.lower(), "the message does not say the event *may* not be stored"),
+        (bool(re.search(r"\w+Error|Traceback", message)), "the message carries internal detail"),
+    ] if failed]
+    verdicts = {"unavailable_503": Verdict(not problems, "; ".join(problems), [f"{cut} in {cut.seconds:.1f} s"])}
+    if isinstance(back, Reply):
+        verdicts["recovers"] = Verdict(back.status == 200, "" if back.status == 200 else "no 200 within 30 s",
+                                       [str(back)])
+    else:
+        verdicts["recovers"] = Verdict(False, back or "not checked")
+    return verdicts
+
+
+def judge(probes: Probes, values: list, cell_errors: list, output_capped: bool) -> dict:
+    """Return {check key: Verdict} for one submission, each check judged on its own evidence."""
+    replies, clicks = probes.replies, probes.clicks
+    got = lambda name: replies.get(name, Reply(name, problem="not sent"))
+    parsed = [as_json(value) for value in values]
+    arrived = [next((n for n, click in enumerate(clicks) if click == item), None) for item in parsed]
+    rejected = [value for value in values if probes.rejected_marker.encode() in value]
+    on_topic = [f"on the topic: {value[:140].decode(errors='replace')}" for value in values[:3]]
+    click_replies = [got(f"click {n}") for n in range(1, 7)] + [got("click 7, after the bad requests")]
+    verdicts = {"answers_200": expect_status([click_replies[0], click_replies[-1]], 200)}
+
+    oks = [reply for reply in click_replies if reply.status == 200]
+    keys_right = [r.is_json and isinstance(r.body, dict) and set(r.body) == {"topic", "partition", "offset"} for r in oks]
+    verdicts["body_keys"] = Verdict(bool(oks) and all(keys_right),
+                                    "" if all(keys_right) else "a 200 body has other keys, or is not JSON",
+                                    [str(reply) for reply in oks[:2]]) if oks else \
+        Verdict(False, "cannot be checked: no click got a 200", [str(click_replies[0])])
+    count = arrived.count(0)
+    note = "" if count == 1 else f"found {count} times on the topic" if count else \
+        "not on the topic as the same JSON object" + (" (a record differs: see below)" if values else "")
+    verdicts["click_on_topic"] = Verdict(count == 1, note, [str(click_replies[0])] + on_topic)
+    series = [n for n in arrived if n in range(1, 6)]
+    verdicts["clicks_in_order"] = Verdict(series == [1, 2, 3, 4, 5], "" if series == [1, 2, 3, 4, 5] else
+                                          f"on the topic in this order: {series}", [str(r) for r in click_replies[1:6]])
+
+    expected = {"invalid_json": 400, "not_an_object": 400, "strict_json": 400, "content_type": 415, "too_large": 413}
+    for key, status in expected.items():
+        verdicts[key] = expect_status([got(name) for name, (k, _, _) in bad_requests(probes).items() if k == key], status)
+
+    errors = [reply for reply in replies.values() if reply.status and reply.status >= 400]
+    refused = [got(name) for name in bad_requests(probes)]  # Flask's own 404 and 405 prove nothing alone
+    if not any(reply.status and 400 <= reply.status < 500 for reply in refused):
+        verdicts["json_errors"] = Verdict(False, "cannot be checked: no bad request to /clicks got a 4xx answer")
+    else:
+        plain = [reply for reply in errors if not reply.has_error_message]
+        verdicts["json_errors"] = Verdict(not plain, f"{len(plain)} error answers without a JSON error message"
+                                          if plain else "", [str(reply) for reply in (plain or errors)[:3]])
+    if not values:
+        verdicts["rejects_write_nothing"] = Verdict(False, "cannot be checked: nothing the grader sent reached Kafka")
+    else:
+        verdicts["rejects_write_nothing"] = Verdict(
+            not rejected, f"{len(rejected)} refused requests reached Kafka" if rejected else "",
+            [f"on the topic: {value[:140].decode(errors='replace')}" for value in rejected[:2]])
+    verdicts.update(judge_outage(probes.outage))
+    problems = cell_errors + (["the output went over the grader's cap"] if output_capped else [])
+    verdicts["runs_cleanly"] = Verdict(not problems, "; ".join(problems[:3]), problems[3:6])
+    return verdicts

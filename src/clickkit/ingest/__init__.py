@@ -1,0 +1,1 @@
+"""The reference ingest endpoint and the ways to serve it."""

@@ -1,0 +1,1 @@
+"""The reliability scenarios: bad input, outages, a killed leader, shutdown."""

@@ -1,0 +1,7 @@
+"""Run `python -m clickkit.reliability`."""
+
+import sys
+
+from clickkit.reliability.scenarios import main
+
+sys.exit(main())

@@ -1,0 +1,26 @@
+"""The click schema: what the generator makes, what dirt breaks, and the docs that list the fields."""
+
+from clickkit import schema
+from clickkit.config import REPO_ROOT
+from clickkit.traffic.generate import Dirt, generate, take
+
+
+def test_generated_traffic_follows_the_schema():
+    assert [schema.problems(event) for event in take(generate(seed=5), 2000)] == [[]] * 2000
+    assert schema.problems(schema.SAMPLE) == []
+
+
+def test_each_kind_of_dirt_is_a_problem_the_schema_names():
+    assert schema.problems({**schema.SAMPLE, "visitor_country": "be"}) == ["visitor_country 'be' is not two capitals"]
+    assert schema.problems({**schema.SAMPLE, "ts_ingest": None}) == ["ts_ingest is None, not int"]
+    assert "missing article" in schema.problems({k: v for k, v in schema.SAMPLE.items() if k != "article"})
+    assert schema.problems([schema.SAMPLE]) == ["not a JSON object but list"]
+    dirty = take(generate(seed=5, dirt=Dirt(nulls=0.1, lowercase=0.1, missing=0.1)), 2000)
+    assert 200 < sum(bool(schema.problems(event)) for event in dirty) < 1000
+
+
+def test_the_docs_and_the_lesson_name_every_field():
+    for page in (REPO_ROOT / "docs" / "traffic.md", REPO_ROOT / "solutions" / "01-ingest-api.ipynb"):
+        text = page.read_text(encoding="utf-8")
+        missing = [name for name in schema.NAMES if f"`{name}`" not in text]
+        assert not missing, f"{page.name} does not name {missing}"
