@@ -54,3 +54,18 @@ def test_modules_live_in_subpackages_by_job():
     assert set(top_level) <= {"__init__", "config", "doctor", "errors", "ports", "schema"}, top_level
     for package in ("broker", "course", "ingest", "traffic", "demo", "bench", "grading", "reliability"):
         assert (SRC / package / "__init__.py").exists(), package
+
+
+def test_no_code_is_written_twice_in_the_package():
+    import subprocess
+    import sys
+
+    found = subprocess.run([sys.executable, "-m", "pylint", "--disable=all", "--enable=duplicate-code",
+                            "--min-similarity-lines=6", "--score=n", str(SRC)], capture_output=True, text=True, timeout=120)
+    assert found.returncode == 0, found.stdout[-3000:]
+
+
+def test_tests_mirror_the_package():
+    tests = Path(__file__).parent
+    for package in ("broker", "course", "ingest", "traffic", "demo", "bench", "grading", "reliability"):
+        assert list((tests / package).glob("test_*.py")), f"tests/{package}/ has no tests"

@@ -15,7 +15,7 @@ from clickkit.course.notebook_server import BackgroundServer
 from clickkit.ingest import app as ingest_app
 from clickkit.broker.topics import read_topic
 
-BROWSER_DIR = Path(__file__).parent / "browser"
+BROWSER_DIR = Path(__file__).parents[1] / "browser"
 CHROMIUM = "/usr/bin/chromium"
 
 
