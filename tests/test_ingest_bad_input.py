@@ -15,9 +15,9 @@ from clickkit.topics import create_topic, read_topic
 
 
 @pytest.fixture(scope="module")
-def module_topic(bootstrap_servers):
+def module_topic(bootstrap_servers, topic_prefix):
     """One topic for the module: no bad case may ever put anything on it."""
-    return create_topic(bootstrap_servers, f"test-bad-input-{uuid.uuid4().hex[:8]}")
+    return create_topic(bootstrap_servers, f"{topic_prefix}bad-input-{uuid.uuid4().hex[:8]}")
 
 
 @pytest.fixture(scope="module")
