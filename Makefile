@@ -1,12 +1,13 @@
 # Every target sets up what it needs: the virtual environment, the dependencies, the broker.
 PYTHON ?= python3
-VENV := .venv
+# The devcontainer keeps its environment outside the checkout (CLICKKIT_VENV), so no root-owned .venv appears in it.
+VENV := $(or $(CLICKKIT_VENV),.venv)
 BIN := $(VENV)/bin
 READY := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: help setup lab test test-fast kafka-up kafka-down kafka-status cluster-up cluster-down \
-        exercises fake-website demo-site bench reliability grade clean
+.PHONY: help setup doctor lab test test-fast kafka-up kafka-down kafka-status cluster-up cluster-down \
+        exercises fake-website demo-site demo bench reliability grade check clean
 
 help:
 	@echo "make lab        start Kafka and JupyterLab on the notebooks"
@@ -14,7 +15,10 @@ help:
 	@echo "make test-fast  the tests that need no broker and no Java, in seconds"
 	@echo "make kafka-up | kafka-down | kafka-status | cluster-up | cluster-down"
 	@echo "make exercises | fake-website ARGS=... | demo-site | bench | reliability | grade SUBMISSIONS=path"
+	@echo "make demo       the classroom demo: site, endpoint, live page (ARGS='--host 0.0.0.0' for phones)"
+	@echo "make grade SUBMISSIONS=folder JOBS=2 | check NOTEBOOK=path (a student's own checks)"
 	@echo "make setup      only the set-up: the virtual environment and its dependencies"
+	@echo "make doctor     check the set-up (Python, Java, Maven, Docker, ports, Kafka): one line each, with the fix"
 
 $(READY): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed: set PYTHON=/path/to/python3.11")'
@@ -25,11 +29,20 @@ $(READY): pyproject.toml
 
 setup: $(READY)
 
+# Works before `make setup` too (even when it fails): then with the system's Python and no dependencies.
+doctor:
+	@if [ -x $(BIN)/python ]; then $(BIN)/python -m clickkit.doctor; \
+	elif command -v $(PYTHON) >/dev/null; then PYTHONPATH=src $(PYTHON) -m clickkit.doctor; \
+	else echo "✗ Python: $(PYTHON) was not found: install Python 3.11 or newer (docs/setup.md)"; exit 1; fi
+
 lab: $(READY)
 	$(BIN)/python -m clickkit.course.lab
 
+# As root (CI), the compose topology test builds its network with `ip netns`, from Debian's iproute2.
 test: $(READY)
 	@bash tests/browser/install.sh
+	@command -v ip >/dev/null || [ "$$(id -u)" -ne 0 ] || { echo "Installing iproute2 for the compose topology test..."; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iproute2 >/dev/null; }
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # The inner loop: no broker, no Java, no notebooks.
@@ -60,6 +73,9 @@ fake-website: $(READY)
 demo-site: $(READY)
 	$(BIN)/python -m clickkit.demo.site $(ARGS)
 
+demo: $(READY)
+	$(BIN)/python -m clickkit.demo $(ARGS)
+
 bench: $(READY)
 	$(BIN)/python -m clickkit.bench $(ARGS)
 
@@ -67,8 +83,12 @@ reliability: $(READY)
 	$(BIN)/python -m clickkit.reliability $(ARGS)
 
 grade: $(READY)
-	@test -n "$(SUBMISSIONS)" || { echo "Usage: make grade SUBMISSIONS=path/to/notebook-or-folder"; exit 2; }
-	$(BIN)/python -m clickkit.grading "$(SUBMISSIONS)" $(ARGS)
+	@test -n "$(SUBMISSIONS)" || { echo "Usage: make grade SUBMISSIONS=path/to/notebook-or-folder [JOBS=2]"; exit 2; }
+	$(BIN)/python -m clickkit.grading "$(SUBMISSIONS)" --jobs $(or $(JOBS),1) $(ARGS)
+
+check: $(READY)
+	@test -n "$(NOTEBOOK)" || { echo "Usage: make check NOTEBOOK=notebooks/01-ingest-api.ipynb"; exit 2; }
+	$(BIN)/python -m clickkit.grading --visible "$(NOTEBOOK)"
 
 clean: kafka-down cluster-down
 	rm -rf .kit

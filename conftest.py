@@ -9,7 +9,7 @@ import pytest
 
 from clickkit.broker.local import KitError, LocalKafka
 from clickkit.ports import free_port_pair
-from clickkit.broker.topics import create_topic
+from clickkit.broker.topics import create_topic, delete_topics_with_prefix
 from clickkit.config import load_settings
 
 # Sample submissions for the grader are notebooks, but not tests of their own.
@@ -19,12 +19,16 @@ _session_broker = None
 _bad_outcomes = []
 _notebook_cells_run = 0
 _check_messages = {}  # exercise notebook -> {AssertionError message: the check cell that raised it}
+# Every topic the suite makes starts with this, so that on a student's broker it can delete them all afterwards.
+TEST_TOPIC_PREFIX = f"clickkit-test-{uuid.uuid4().hex[:8]}-"
 
 
 def pytest_sessionstart(session):
-    """Give notebooks a free port of their own, so that the suite stays off a student's port 5000."""
+    """Give notebooks a free port and a topic of the suite's own: never a student's port 5000 or clicks."""
     if not session.config.option.collectonly:
         os.environ.setdefault("INGEST_PORT", str(free_port_pair()))
+        # Notebooks and the grader write to CLICKS_TOPIC: under test a topic of the suite's, never the student's clicks.
+        os.environ["CLICKS_TOPIC"] = TEST_TOPIC_PREFIX + "clicks"
 
 
 def needs_kafka(item) -> bool:
@@ -107,9 +111,11 @@ def pytest_runtest_logreport(report):
 
 
 def pytest_sessionfinish(session, exitstatus):
-    """Stop the session broker, and fail a run that skipped, xfailed or ran no notebook cell."""
+    """Delete the suite's topics, stop the session broker, and fail a run that skipped, xfailed or ran no cell."""
     if _session_broker is not None:
         _session_broker.stop()
+    elif not session.config.option.collectonly and not delete_test_topics():
+        session.exitstatus = 1
     if session.config.option.collectonly or exitstatus != 0:
         return
     if _bad_outcomes:
@@ -119,6 +125,19 @@ def pytest_sessionfinish(session, exitstatus):
     if whole_suite and _notebook_cells_run == 0:
         print("\nFAILED: the whole suite ran, but no notebook cell was executed.")
         session.exitstatus = 1
+
+
+def delete_test_topics() -> bool:
+    """Delete every topic the suite made on a broker it did not start; say what to do when that fails."""
+    bootstrap_servers = os.environ["KAFKA_BOOTSTRAP_SERVERS"]
+    try:
+        delete_topics_with_prefix(bootstrap_servers, TEST_TOPIC_PREFIX)
+        return True
+    except Exception as error:  # any failure here must fail the run, never pass unnoticed
+        print(f"\nFAILED: the suite could not delete its topics {TEST_TOPIC_PREFIX}* on {bootstrap_servers}: "
+              f"{error!r}. Once the broker answers, delete them with: .venv/bin/python -c \"from clickkit.broker.topics import "
+              f"delete_topics_with_prefix as d; d('{bootstrap_servers}', '{TEST_TOPIC_PREFIX}')\"")
+        return False
 
 
 def pytest_terminal_summary(terminalreporter):
@@ -132,9 +151,15 @@ def bootstrap_servers() -> str:
     return os.environ["KAFKA_BOOTSTRAP_SERVERS"]
 
 
+@pytest.fixture(scope="session")
+def topic_prefix() -> str:
+    """Return the prefix of every topic the suite makes, deleted at the end on a broker it did not start."""
+    return TEST_TOPIC_PREFIX
+
+
 @pytest.fixture
-def topic(request, bootstrap_servers) -> str:
+def topic(request, bootstrap_servers, topic_prefix) -> str:
     """Create a fresh topic named after the test, so tests never see each other's data."""
-    name = f"test-{request.node.name[:80]}-{uuid.uuid4().hex[:8]}".replace("[", "-").replace("]", "")
+    name = f"{topic_prefix}{request.node.name[:80]}-{uuid.uuid4().hex[:8]}".replace("[", "-").replace("]", "")
     name = "".join(ch if ch.isalnum() or ch in "._-" else "-" for ch in name)
     return create_topic(bootstrap_servers, name)

@@ -12,38 +12,25 @@ import yaml
 
 from clickkit.broker.local import BROKER_SETTINGS, KAFKA_VERSION, Node, for_settings, kafka_libs
 from clickkit.config import REPO_ROOT, load_settings
+from compose_file import COMPOSE_FILE, environment, listeners, load_compose, published_ports
 
-COMPOSE_FILE = REPO_ROOT / "docker-compose.yml"
 DEVCONTAINER_DIR = REPO_ROOT / ".devcontainer"
 SETUP_DOC = REPO_ROOT / "docs" / "setup.md"
 # The image's KAFKA_* variables that configure the JVM rather than the broker.
 JVM_VARIABLES = {"KAFKA_HEAP_OPTS", "KAFKA_OPTS", "KAFKA_JVM_PERFORMANCE_OPTS", "KAFKA_LOG4J_OPTS"}
 # What the scripts in /opt/kafka/bin of the apache/kafka image run (bin/<script> -> kafka-run-class.sh <class>).
 KAFKA_SCRIPT_CLASSES = {"kafka-topics.sh": "org.apache.kafka.tools.TopicCommand"}
-VARIABLE = re.compile(r"\$\{(\w+):-([^}]*)\}")
 ENV_PREFIX = r"[A-Z_]+=(?:\$\([^)]*\)|\S+) "
-
-
-def expand(text: str) -> str:
-    """Replace ${NAME:-default} with its default, as compose does when NAME is unset."""
-    expanded = VARIABLE.sub(lambda match: match.group(2), text)
-    assert "$" not in expanded, f"only ${{NAME:-default}} is used in docker-compose.yml: {text!r}"
-    return expanded
 
 
 @pytest.fixture(scope="module")
 def compose() -> dict:
-    return yaml.safe_load(COMPOSE_FILE.read_text())
+    return load_compose()
 
 
 @pytest.fixture(scope="module")
 def devcontainer() -> dict:
     return json.loads((DEVCONTAINER_DIR / "devcontainer.json").read_text())
-
-
-def environment(service: dict) -> dict:
-    """Return a service's environment with compose's defaults filled in."""
-    return {key: expand(str(value)) for key, value in service.get("environment", {}).items()}
 
 
 def broker_properties(service: dict) -> dict:
@@ -55,29 +42,6 @@ def broker_properties(service: dict) -> dict:
             name = key[len("KAFKA_"):].lower().replace("___", "-").replace("__", "\0").replace("_", ".")
             settings[name.replace("\0", "_")] = value
     return settings
-
-
-def listeners(value: str) -> dict:
-    """Parse 'NAME://host:port,...' into {NAME: (host, port)}."""
-    parsed = {}
-    for entry in value.split(","):
-        name, _, address = entry.partition("://")
-        host, _, port = address.rpartition(":")
-        parsed[name] = (host, int(port))
-    return parsed
-
-
-def published_ports(service: dict) -> list:
-    """Return (host_ip, host_port, container_port) for each published port, short or long syntax."""
-    ports = []
-    for entry in service.get("ports", []):
-        if isinstance(entry, dict):
-            ports.append((entry.get("host_ip", ""), int(expand(str(entry["published"]))), int(entry["target"])))
-        else:
-            parts = expand(str(entry)).split(":")
-            assert len(parts) == 3, f"publish ports as HOST_IP:HOST_PORT:CONTAINER_PORT, not {entry!r}"
-            ports.append((parts[0], int(parts[1]), int(parts[2])))
-    return ports
 
 
 def test_both_files_parse_and_every_service_is_there(compose, devcontainer):
@@ -113,8 +77,25 @@ def test_workspace_python_satisfies_the_kit():
     major, minor = map(int, re.search(r"^FROM python:(\d+)\.(\d+)\.", dockerfile, re.MULTILINE).groups())
     required = re.search(r'requires-python = ">=(\d+)\.(\d+)"', (REPO_ROOT / "pyproject.toml").read_text())
     assert (major, minor) >= tuple(map(int, required.groups()))
-    # `make kafka-up`, `make cluster-up` and the broker tests need Java 17+ and Maven in the workspace too.
-    assert re.search(r"apt-get install .*openjdk-17-jre-headless.* maven", dockerfile)
+    # The brokers `make test` starts need Java 17+ and Maven in the workspace too.
+    java = re.search(r"apt-get install .*openjdk-(\d+)-jre-headless maven", dockerfile)
+    assert java and int(java.group(1)) >= 17
+
+
+def test_workspace_has_what_make_test_needs_without_sudo():
+    # What tests/browser/install.sh would install with apt-get: the workspace has no sudo, so the image has it.
+    needed = re.findall(r"packages\+=\((\w+)\)", (REPO_ROOT / "tests" / "browser" / "install.sh").read_text())
+    installed = re.search(r"apt-get install (.*?)\n\s*&&", (DEVCONTAINER_DIR / "Dockerfile").read_text(), re.DOTALL)
+    assert set(needed) == {"chromium", "nodejs", "npm"} and set(needed) <= set(installed.group(1).split())
+
+
+def test_documented_images_are_the_ones_in_use(compose):
+    dockerfile = (DEVCONTAINER_DIR / "Dockerfile").read_text()
+    images = re.findall(r"^FROM\s+(\S+)", dockerfile, re.MULTILINE)
+    images += [service["image"] for service in compose["services"].values() if "image" in service]
+    documented = set(re.findall(r"^\| `([\w./-]+:[\w.-]+)` \|", SETUP_DOC.read_text(), re.MULTILINE))
+    assert documented == set(images)
+    assert "Updating the workspace image" in SETUP_DOC.read_text() and "docs/setup.md" in dockerfile
 
 
 def test_broker_settings_match_the_local_broker(compose):
@@ -174,10 +155,22 @@ def test_devcontainer_forwards_ports_recommends_extensions_and_installs_the_kit(
     assert {"ms-python.python", "ms-toolsai.jupyter"} <= set(devcontainer["customizations"]["vscode"]["extensions"])
     assert devcontainer["postCreateCommand"] == "make setup"
     assert re.search(r"^setup: \$\(READY\)$", (REPO_ROOT / "Makefile").read_text(), re.MULTILINE)
+    # The workspace's environment is a volume of its own, where the image tells make to build it (CLICKKIT_VENV).
+    venv = re.search(r"^ENV CLICKKIT_VENV=(\S+)$", (DEVCONTAINER_DIR / "Dockerfile").read_text(), re.MULTILINE).group(1)
     interpreter = devcontainer["customizations"]["vscode"]["settings"]["python.defaultInterpreterPath"]
-    assert interpreter == f"{devcontainer['workspaceFolder']}/.venv/bin/python"
-    # The workspace's .venv is its own volume, so a .venv made on macOS or Windows never shadows it.
-    assert f"workspace-venv:{devcontainer['workspaceFolder']}/.venv" in compose["services"]["workspace"]["volumes"]
+    assert interpreter == f"{venv}/bin/python"
+    assert f"workspace-venv:{venv}" in compose["services"]["workspace"]["volumes"]
+    assert "VENV := $(or $(CLICKKIT_VENV),.venv)" in (REPO_ROOT / "Makefile").read_text()
+
+
+def test_no_volume_is_mounted_inside_the_students_checkout(compose, devcontainer):
+    # Docker creates the mount point of such a volume, owned by root, in the student's own folder.
+    checkout = devcontainer["workspaceFolder"]
+    for service in compose["services"].values():
+        for entry in service.get("volumes", []):
+            source, target = entry.split(":")[:2]
+            inside = target == checkout or target.startswith(checkout + "/")
+            assert source == "." or not inside, f"{entry} puts a mount point into the checkout"
 
 
 def healthcheck_command(compose) -> tuple:

@@ -37,3 +37,30 @@ def can_bind(port: int) -> bool:
             return True
         except OSError:
             return False
+
+
+# The processes through which Docker Engine and Docker Desktop publish a container's port.
+DOCKER_PROXIES = {"docker-proxy", "com.docker.backend", "vpnkit", "rootlessport", "wslrelay.exe"}
+
+
+def port_owner(port: int) -> str:
+    """Describe the program listening on a TCP port, as well as this user may see it."""
+    try:
+        import psutil  # imported here: make doctor must work before the kit's dependencies are installed
+
+        pids = {conn.pid for conn in psutil.net_connections(kind="tcp")
+                if conn.status == psutil.CONN_LISTEN and conn.laddr and conn.laddr.port == port}
+    except Exception:  # psutil missing, or macOS refusing to list other programs' sockets
+        pids = set()
+    for pid in sorted(pid for pid in pids if pid):
+        try:
+            process = psutil.Process(pid)
+            name, command = process.name(), process.cmdline()
+        except Exception:  # it ended meanwhile, or belongs to another user
+            continue
+        if "kafka.Kafka" in command:
+            return f"a Kafka broker ({name}, pid {pid})"
+        if name in DOCKER_PROXIES:
+            return f"Docker ({name}, pid {pid}): a container publishes it, see docker ps --filter publish={port}"
+        return f"{name} (pid {pid}: {' '.join(command)[:100]})"
+    return f"a program this user cannot see (find it with: sudo lsof -iTCP:{port} -sTCP:LISTEN)"

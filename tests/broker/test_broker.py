@@ -7,10 +7,11 @@ import sys
 import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
-from clickkit.broker import local as broker
+from clickkit.broker.local import local as broker
 from clickkit.broker.local import KitError, LocalKafka, Node
 from clickkit.config import load_settings
 from clickkit.ports import free_port_pair
+from compose_topology import start_proxy
 
 pytestmark = pytest.mark.kafka  # starts brokers of its own
 
@@ -52,7 +53,7 @@ def test_port_in_use_is_reported(tmp_path):
 
 
 def run_cli(action, env):
-    return subprocess.run([sys.executable, "-m", "clickkit.broker.local", action], env=env,
+    return subprocess.run([sys.executable, "-m", "clickkit.broker", action], env=env,
                           capture_output=True, text=True, timeout=240)
 
 
@@ -86,10 +87,38 @@ def test_cli_up_twice_status_and_down(tmp_path):
     assert "No local Kafka broker was running" in run_cli("down", env).stdout
 
 
-def test_up_uses_a_broker_it_did_not_start(bootstrap_servers, tmp_path):
-    env = {**__import__("os").environ, "KAFKA_BOOTSTRAP_SERVERS": bootstrap_servers,
-           "KAFKA_HOME_DIR": str(tmp_path)}
-    up = run_cli("up", env)
-    assert up.returncode == 0, up.stderr
-    assert "did not start" in up.stdout and "will use it" in up.stdout
+def test_up_status_and_down_leave_a_broker_the_kit_did_not_start(bootstrap_servers, tmp_path):
+    # Like docker compose's broker on the host: another program serves Kafka on a local port (a proxy to the
+    # suite's broker, so that this holds inside the devcontainer too, where that broker is not local).
+    host, _, port = bootstrap_servers.split(",")[0].rpartition(":")
+    local = free_port_pair()
+    proxy = start_proxy([], "127.0.0.1", local, host, int(port))
+    try:
+        address = f"localhost:{local}"
+        env = {**__import__("os").environ, "KAFKA_BOOTSTRAP_SERVERS": address, "KAFKA_HOME_DIR": str(tmp_path)}
+        up = run_cli("up", env)
+        assert up.returncode == 0, up.stderr
+        assert "did not start" in up.stdout and "will use it" in up.stdout
+        status = run_cli("status", env)
+        assert status.returncode == 0 and f"Kafka at {address} (KAFKA_BOOTSTRAP_SERVERS) answers" in status.stdout
+        down = run_cli("down", env)
+        assert down.returncode == 0 and "A broker the kit did not start still answers" in down.stdout
+    finally:
+        proxy.kill()
+        proxy.wait(timeout=30)
     assert not (tmp_path / "single").exists()
+
+
+def test_a_configured_broker_elsewhere_is_never_replaced_by_a_local_one(tmp_path):
+    # Inside the devcontainer the broker is kafka:19092: the kit reports on it and starts no second one.
+    env = {**__import__("os").environ, "KAFKA_BOOTSTRAP_SERVERS": "kafka.invalid:19092",
+           "KAFKA_HOME_DIR": str(tmp_path)}
+    status = run_cli("status", env)
+    assert status.returncode == 3
+    assert "Kafka at kafka.invalid:19092 (KAFKA_BOOTSTRAP_SERVERS): no answer" in status.stdout
+    assert "docker compose up -d kafka" in status.stdout
+    up = run_cli("up", env)
+    assert up.returncode == 1 and "so it starts none here" in up.stderr and "docker compose ps" in up.stderr
+    down = run_cli("down", env)
+    assert down.returncode == 0 and "was not started by the kit, so it keeps running" in down.stdout
+    assert not any(tmp_path.iterdir()), "a local broker was prepared for an address that is not this machine"

@@ -39,8 +39,15 @@ def test_lab_prints_a_working_url(bootstrap_servers, tmp_path):
         assert status.status_code == 200
         names = {item["name"] for item in status.json()["content"]}
         assert "00-intro.ipynb" in names
+        # No pop-up asking about Jupyter news: the frontend asks only while fetchNews is "none".
+        notification = requests.get(
+            f"http://127.0.0.1:{port}/lab/api/settings/@jupyterlab/apputils-extension:notification",
+            params={"token": token}, timeout=10).json()
+        defaults = {key: spec["default"] for key, spec in notification["schema"]["properties"].items()}
+        assert defaults["fetchNews"] == "false" and defaults["checkForUpdates"] is False
     finally:
-        os.killpg(lab.pid, signal.SIGTERM)
+        if lab.poll() is None:  # it may have exited already, and the failure above says why
+            os.killpg(lab.pid, signal.SIGTERM)
         lab.wait(timeout=30)
 
 

@@ -9,16 +9,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from clickkit.ingest import app as ingest_app
-from clickkit.reliability import scenarios as reliability
+from clickkit.reliability.scenarios import scenarios as reliability
 from clickkit.reliability.audit import Tally
 from clickkit.reliability.scenarios import BAD_CASES, send_bad_case, serve_solution, stop_solution
 from clickkit.broker.topics import create_topic, read_topic
 
 
 @pytest.fixture(scope="module")
-def module_topic(bootstrap_servers):
+def module_topic(bootstrap_servers, topic_prefix):
     """One topic for the module: no bad case may ever put anything on it."""
-    return create_topic(bootstrap_servers, f"test-bad-input-{uuid.uuid4().hex[:8]}")
+    return create_topic(bootstrap_servers, f"{topic_prefix}bad-input-{uuid.uuid4().hex[:8]}")
 
 
 @pytest.fixture(scope="module")

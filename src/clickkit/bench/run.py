@@ -100,9 +100,14 @@ def summarize(runs: list, bootstrap: str, topic: str) -> dict:
     return entry
 
 
+def fresh_topic(bootstrap: str, name: str) -> str:
+    """Create a topic for one measurement, named after the course topic (under test: with the suite's prefix)."""
+    return create_topic(bootstrap, f"{load_settings().topic}-bench-{name}-{uuid.uuid4().hex[:8]}")
+
+
 def measure_server(name, module_args, args, bootstrap, work, batch_size=1, half_load=False) -> dict:
     """Start one server on a fresh topic, load it at every concurrency level, stop it and audit the topic."""
-    topic = create_topic(bootstrap, f"bench-{name}-{uuid.uuid4().hex[:8]}")
+    topic = fresh_topic(bootstrap, name)
     port = free_port()
     server = ServerProcess([*module_args, "--port", port], port, topic, work / f"{name}-server.log").start()
     path = "/clicks/batch" if batch_size > 1 else "/clicks"
@@ -134,7 +139,7 @@ def measure_server(name, module_args, args, bootstrap, work, batch_size=1, half_
 
 def measure_ceiling(args, bootstrap, work) -> dict:
     """Measure the raw producer with the endpoint's settings, at each level and with many sends in flight."""
-    topic = create_topic(bootstrap, f"bench-ceiling-{uuid.uuid4().hex[:8]}")
+    topic = fresh_topic(bootstrap, "ceiling")
     runs = []
     for window in sorted(set(args.levels) | {args.ceiling_window}):
         print(f"  ceiling: raw producer, {window} sends in flight for {args.duration:g}s", flush=True)

@@ -2,6 +2,6 @@
 
 import sys
 
-from clickkit.broker.local import main
+from clickkit.broker.cli import main
 
 sys.exit(main())

@@ -1,6 +1,5 @@
 """Run a real Apache Kafka broker (or a small cluster) from Maven Central, without Docker."""
 
-import argparse
 import os
 import shutil
 import signal
@@ -12,7 +11,7 @@ from pathlib import Path
 
 from clickkit.config import load_settings
 from clickkit.ports import port_is_open
-from clickkit.broker.health import BrokerNotReady, is_ready, wait_for_brokers, wait_until_ready
+from clickkit.broker.health import BrokerNotReady, wait_for_brokers, wait_until_ready
 from clickkit.errors import KitError
 
 KAFKA_VERSION = "4.1.1"
@@ -263,45 +262,3 @@ def for_settings(cluster: bool = False, settings=None) -> LocalKafka:
         return LocalKafka(settings.kafka_home / "cluster", CLUSTER_PORTS, settings.kafka_cache)
     return LocalKafka(settings.kafka_home / "single", [settings.local_kafka_port], settings.kafka_cache)
 
-
-def main(argv=None) -> int:
-    """Run `up`, `down` or `status` for the local broker or cluster."""
-    parser = argparse.ArgumentParser(prog="python -m clickkit.broker", description=__doc__)
-    parser.add_argument("action", choices=["up", "down", "status"])
-    parser.add_argument("--cluster", action="store_true", help="three brokers instead of one")
-    args = parser.parse_args(argv)
-    kafka = for_settings(args.cluster)
-    what = "cluster" if args.cluster else "broker"
-    try:
-        if args.action == "up":
-            if not kafka.running() and port_is_open(kafka.nodes[0].port) and is_ready(kafka.bootstrap_servers):
-                print(f"A Kafka broker the kit did not start (docker compose?) already answers at "
-                      f"{kafka.bootstrap_servers}; the kit will use it. Stop it first to run the kit's own.")
-                return 0
-            started = kafka.start()
-            verb = "started" if started else "is already running"
-            print(f"Kafka {KAFKA_VERSION} {what} {verb} at {kafka.bootstrap_servers} (data: {kafka.home}).")
-            if not args.cluster and kafka.bootstrap_servers != load_settings().bootstrap_servers:
-                print(f"Point the kit at it with: export KAFKA_BOOTSTRAP_SERVERS={kafka.bootstrap_servers}")
-        elif args.action == "down":
-            count = kafka.stop()
-            print(f"Stopped the local Kafka {what}." if count else f"No local Kafka {what} was running.")
-        else:
-            running = kafka.running()
-            for node in kafka.nodes:
-                state = f"running (pid {node.pid()})" if node in running else "stopped"
-                print(f"node {node.node_id}: localhost:{node.port} {state}, log {node.log_file}")
-            if not running:
-                return 3
-            healthy = is_ready(kafka.bootstrap_servers)
-            print("Kafka answers: a message was produced and consumed." if healthy
-                  else "Kafka does not answer yet: see the log above.")
-            return 0 if healthy else 1
-    except KitError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -81,3 +81,18 @@ def ensure_topic(bootstrap_servers: str, name: str, partitions: int = 1) -> str:
         return create_topic(bootstrap_servers, name, partitions)
     except TopicAlreadyExistsError:
         return name
+
+
+def delete_topics_with_prefix(bootstrap_servers: str, prefix: str) -> list:
+    """Delete every topic whose name starts with the prefix, and return their names."""
+    if not prefix:
+        raise ValueError("An empty prefix would delete every topic.")
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=TIMEOUT_MS,
+                             bootstrap_timeout_ms=TIMEOUT_MS)
+    try:
+        names = sorted(name for name in admin.list_topics() if name.startswith(prefix))
+        if names:
+            admin.delete_topics(names, timeout_ms=TIMEOUT_MS)
+        return names
+    finally:
+        admin.close()

@@ -1,24 +1,46 @@
 """Make sure a real Kafka broker answers, then start JupyterLab on the notebooks."""
 
+import json
 import os
 import sys
+from pathlib import Path
 
 from clickkit.broker.local import KitError, for_settings
+from clickkit.broker.cli import REMOTE_ADVICE, configured
 from clickkit.config import REPO_ROOT, load_settings
 from clickkit.broker.health import is_ready
+
+# Defaults for JupyterLab's notification settings: no pop-up asking about Jupyter news, no update check.
+# A student's own settings (Settings > Notifications) still win over these.
+LAB_OVERRIDES = {"@jupyterlab/apputils-extension:notification": {"fetchNews": "false", "checkForUpdates": False}}
 
 
 def ensure_kafka(settings) -> None:
     """Use the configured broker if it answers; start the local one if the address is local."""
     if is_ready(settings.bootstrap_servers):
-        print(f"Kafka answers at {settings.bootstrap_servers}.")
+        print(f"Kafka answers at {configured(settings)}.")
         return
     if not settings.kafka_is_local:
-        raise KitError(f"No Kafka broker answers at KAFKA_BOOTSTRAP_SERVERS={settings.bootstrap_servers}. "
-                       "Check the address, or unset the variable to use the kit's local broker.")
+        raise KitError(f"No Kafka broker answers at KAFKA_BOOTSTRAP_SERVERS={settings.bootstrap_servers}, and "
+                       f"the kit starts none there (it is not this machine). {REMOTE_ADVICE}")
     kafka = for_settings(settings=settings)
     kafka.start()
     print(f"Started the local Kafka broker at {kafka.bootstrap_servers} (stop it with: make kafka-down).")
+
+
+def quiet_jupyterlab() -> Path | None:
+    """Turn JupyterLab's news pop-up and update check off for this environment; return the file written."""
+    from jupyterlab.commands import get_app_dir  # the environment's JupyterLab, which reads overrides.d/ at start
+
+    path = Path(get_app_dir()) / "settings" / "overrides.d" / "clickkit.json"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(LAB_OVERRIDES, indent=2) + "\n")
+    except OSError as error:  # a JupyterLab installed for all users: not ours to change, and no reason to stop
+        print(f"note: could not write {path} ({error.strerror}); if JupyterLab asks about Jupyter news, "
+              "answer in the pop-up or under Settings > Notifications.")
+        return None
+    return path
 
 
 def main() -> int:
@@ -30,6 +52,7 @@ def main() -> int:
         print(f"error: {error}", file=sys.stderr)
         return 1
     os.environ["KAFKA_BOOTSTRAP_SERVERS"] = settings.bootstrap_servers
+    quiet_jupyterlab()
     print("Starting JupyterLab: open the http://127.0.0.1:... URL printed below (Ctrl+C to stop).", flush=True)
     command = [sys.executable, "-m", "jupyter", "lab", "--no-browser",
                f"--ServerApp.root_dir={REPO_ROOT}", f"--ServerApp.ip={settings.jupyter_ip}",

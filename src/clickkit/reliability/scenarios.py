@@ -140,7 +140,17 @@ def create_replicated_topic(bootstrap_servers: str, topic: str, partitions: int 
     create_topic(bootstrap_servers, topic, partitions, replicas=3, configs={"min.insync.replicas": "2"})
     admin = KafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=TIMEOUT_MS)
     try:
+        # A new topic reaches every broker's metadata a moment after it is created: on a busy machine the first
+        # answer can list no partitions, or partitions without a leader yet.
+        deadline = time.monotonic() + 60
         described = admin.describe_topics([topic])[0]["partitions"]
+        while (len(described) < partitions or any(p["leader_id"] < 0 for p in described)) \
+                and time.monotonic() < deadline:
+            time.sleep(0.5)
+            described = admin.describe_topics([topic])[0]["partitions"]
+        if len(described) < partitions:
+            raise KitError(f"Kafka lists {len(described)} of the {partitions} partitions of {topic} a minute after "
+                           "creating it: see each node's broker.log in the cluster's folder.")
         configs = admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, topic)])["topic"][topic]
     finally:
         admin.close()

@@ -1,0 +1,114 @@
+"""make kafka-up, kafka-down and kafka-status: act on the configured broker, and say which one it is."""
+
+import argparse
+import sys
+
+from clickkit.broker.local import KAFKA_VERSION, KitError, LocalKafka, for_settings
+from clickkit.config import load_settings
+from clickkit.broker.health import is_ready
+from clickkit.ports import port_is_open
+
+# Where a broker the kit does not run comes from, and how to start it: said whenever it does not answer.
+REMOTE_ADVICE = ("In the devcontainer this is the compose service 'kafka': on your machine run 'docker compose ps' "
+                 "('kafka' must be healthy) and 'docker compose up -d kafka'. Elsewhere check the address, or unset "
+                 "KAFKA_BOOTSTRAP_SERVERS to use the kit's own broker (make kafka-up).")
+
+
+def configured(settings) -> str:
+    """Name the broker the kit is configured to use, and where that setting comes from."""
+    return f"{settings.bootstrap_servers} (KAFKA_BOOTSTRAP_SERVERS)"
+
+
+def remote_action(action: str, settings) -> int:
+    """Act on a configured broker that is not on this machine: use it, report it, never start a second one."""
+    if action == "up":
+        if not is_ready(settings.bootstrap_servers):
+            raise KitError(f"No Kafka broker answers at {configured(settings)}. The kit starts a broker only at a "
+                           f"localhost address, so it starts none here. {REMOTE_ADVICE}")
+        print(f"Kafka answers at {configured(settings)}: the kit uses it and starts no broker of its own.")
+    elif action == "status":
+        if not is_ready(settings.bootstrap_servers):
+            print(f"Kafka at {configured(settings)}: no answer. {REMOTE_ADVICE}")
+            return 3
+        print(f"Kafka at {configured(settings)}, not started by the kit, answers: a message was produced and consumed.")
+    else:
+        print(f"Kafka at {configured(settings)} was not started by the kit, so it keeps running. To stop it, "
+              "stop it where it runs (devcontainer: 'docker compose stop kafka' on your machine).")
+    return 0
+
+
+def local_action(action: str, kafka: LocalKafka, settings) -> int:
+    """Start, stop or report the kit's broker at the configured localhost address, or one someone else runs there."""
+    foreign = not kafka.running() and port_is_open(kafka.nodes[0].port) and is_ready(kafka.bootstrap_servers)
+    if action == "up":
+        if foreign:
+            print(f"A Kafka broker the kit did not start (docker compose?) already answers at {configured(settings)}; "
+                  "the kit will use it. Stop it first to run the kit's own.")
+            return 0
+        verb = "started" if kafka.start() else "is already running"
+        print(f"Kafka {KAFKA_VERSION} broker {verb} at {kafka.bootstrap_servers} (data: {kafka.home}).")
+        if kafka.bootstrap_servers != settings.bootstrap_servers:
+            print(f"Point the kit at it with: export KAFKA_BOOTSTRAP_SERVERS={kafka.bootstrap_servers}")
+    elif action == "down":
+        stopped = kafka.stop()
+        print(f"Stopped the local Kafka broker at {kafka.bootstrap_servers}." if stopped
+              else "No local Kafka broker was running.")
+        if not stopped and foreign:
+            print(f"A broker the kit did not start still answers at {configured(settings)}: stop it where it was "
+                  "started (for docker compose: docker compose stop kafka).")
+    else:
+        if foreign:
+            print(f"Kafka at {configured(settings)} answers (a message was produced and consumed), but the kit did "
+                  "not start it (docker compose?); the kit uses it.")
+            return 0
+        return report(kafka, f"Kafka at {configured(settings)}", "make kafka-up")
+    return 0
+
+
+def report(kafka: LocalKafka, name: str, start: str) -> int:
+    """Print each node's state and whether Kafka answers; return 0 (answers), 1 (does not yet) or 3 (stopped)."""
+    running = kafka.running()
+    for node in kafka.nodes:
+        state = f"running (pid {node.pid()})" if node in running else "stopped"
+        print(f"node {node.node_id}: localhost:{node.port} {state}, log {node.log_file}")
+    if not running:
+        print(f"{name}: no broker runs. Start it with '{start}'.")
+        return 3
+    healthy = is_ready(kafka.bootstrap_servers)
+    print(f"{name} answers: a message was produced and consumed." if healthy
+          else f"{name} does not answer yet: see the log above.")
+    return 0 if healthy else 1
+
+
+def cluster_action(action: str, kafka: LocalKafka) -> int:
+    """Start, stop or report the local three-broker cluster."""
+    if action == "up":
+        verb = "started" if kafka.start() else "is already running"
+        print(f"Kafka {KAFKA_VERSION} cluster {verb} at {kafka.bootstrap_servers} (data: {kafka.home}).")
+    elif action == "down":
+        print("Stopped the local Kafka cluster." if kafka.stop() else "No local Kafka cluster was running.")
+    else:
+        return report(kafka, f"The local cluster at {kafka.bootstrap_servers}", "make cluster-up")
+    return 0
+
+
+def main(argv=None) -> int:
+    """Run `up`, `down` or `status` on the configured broker, or on the local cluster."""
+    parser = argparse.ArgumentParser(prog="python -m clickkit.broker", description=__doc__)
+    parser.add_argument("action", choices=["up", "down", "status"])
+    parser.add_argument("--cluster", action="store_true", help="three brokers instead of one")
+    args = parser.parse_args(argv)
+    settings = load_settings()
+    try:
+        if args.cluster:
+            return cluster_action(args.action, for_settings(cluster=True, settings=settings))
+        if not settings.kafka_is_local:
+            return remote_action(args.action, settings)
+        return local_action(args.action, for_settings(settings=settings), settings)
+    except KitError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
