@@ -1,6 +1,7 @@
 """Give every test and notebook a real Kafka broker: the configured one, or a local one started for the session."""
 
 import os
+import sys
 import tempfile
 import uuid
 from pathlib import Path
@@ -12,6 +13,8 @@ from clickkit.ports import free_port_pair
 from clickkit.broker.topics import create_topic, delete_topics_with_prefix
 from clickkit.config import load_settings
 
+# Helpers shared by tests in several folders (compose_*.py) live in tests/.
+sys.path.insert(0, str(Path(__file__).parent / "tests"))
 # Sample submissions for the grader are notebooks, but not tests of their own.
 collect_ignore_glob = ["tests/files/*", "tests/browser/*"]
 
@@ -114,7 +117,8 @@ def pytest_sessionfinish(session, exitstatus):
     """Delete the suite's topics, stop the session broker, and fail a run that skipped, xfailed or ran no cell."""
     if _session_broker is not None:
         _session_broker.stop()
-    elif not session.config.option.collectonly and not delete_test_topics():
+    elif os.environ.get("KAFKA_BOOTSTRAP_SERVERS") and not session.config.option.collectonly \
+            and not delete_test_topics():  # no broker at all: nothing can have been made
         session.exitstatus = 1
     if session.config.option.collectonly or exitstatus != 0:
         return

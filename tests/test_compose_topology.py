@@ -11,6 +11,8 @@ from clickkit.config import load_settings
 from compose_file import environment, load_compose, published_ports
 from compose_topology import compose_topology, tool
 
+pytestmark = pytest.mark.kafka  # starts a broker of its own
+
 COMPOSE = load_compose()
 # Where code finds Kafka: inside the workspace container, and on the host machine (the kit's default).
 WORKSPACE_ADDRESS = environment(COMPOSE["services"]["workspace"])["KAFKA_BOOTSTRAP_SERVERS"]

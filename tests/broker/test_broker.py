@@ -7,7 +7,7 @@ import sys
 import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
-from clickkit.broker.local import local as broker
+from clickkit.broker import local as broker
 from clickkit.broker.local import KitError, LocalKafka, Node
 from clickkit.config import load_settings
 from clickkit.ports import free_port_pair

@@ -16,7 +16,7 @@ from types import SimpleNamespace
 import pytest
 import requests
 
-from clickkit.demo.run import run as demo_module
+from clickkit.demo import run as demo_module
 from clickkit.broker.local import KitError, LocalKafka
 from clickkit.config import REPO_ROOT, load_settings
 from clickkit.demo.run import Demo, banner

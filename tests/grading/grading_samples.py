@@ -4,7 +4,7 @@ from pathlib import Path
 
 import nbformat
 
-from clickkit.grading.grade import rubric
+from clickkit.grading import rubric
 from clickkit.grading.grade import SOLUTION
 
 EVERYTHING = {check.key for check in rubric.RUBRIC}

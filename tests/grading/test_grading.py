@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from clickkit.grading.grade import grade as grading
-from clickkit.grading.grade import rubric
-from clickkit.grading.grade import sandbox
+from clickkit.grading import grade as grading
+from clickkit.grading import rubric
+from clickkit.grading import sandbox
 from clickkit.config import REPO_ROOT
 from grading_samples import EVERYTHING, SAMPLES, write_sample
 

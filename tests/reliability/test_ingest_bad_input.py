@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from clickkit.ingest import app as ingest_app
-from clickkit.reliability.scenarios import scenarios as reliability
+from clickkit.reliability import scenarios as reliability
 from clickkit.reliability.audit import Tally
 from clickkit.reliability.scenarios import BAD_CASES, send_bad_case, serve_solution, stop_solution
 from clickkit.broker.topics import create_topic, read_topic

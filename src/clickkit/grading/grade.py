@@ -19,9 +19,9 @@ from pathlib import Path
 
 import nbformat
 
-from clickkit.grading.grade import gradebook
-from clickkit.grading.grade import rubric
-from clickkit.grading.grade import sandbox
+from clickkit.grading import gradebook
+from clickkit.grading import rubric
+from clickkit.grading import sandbox
 from clickkit.broker.local import KitError
 from clickkit.config import REPO_ROOT, load_settings
 from clickkit.course.lab import ensure_kafka

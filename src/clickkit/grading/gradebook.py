@@ -5,7 +5,7 @@ import html
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from clickkit.grading.grade import rubric
+from clickkit.grading import rubric
 
 
 @dataclass

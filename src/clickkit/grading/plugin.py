@@ -13,7 +13,7 @@ from queue import Empty
 import pytest
 from nbval.plugin import IPyNbCell
 
-from clickkit.grading.grade import rubric
+from clickkit.grading import rubric
 from clickkit.config import load_settings
 from clickkit.ports import free_port, port_is_open
 
