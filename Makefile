@@ -6,13 +6,13 @@ READY := $(VENV)/.installed
 PYTEST_ARGS ?=
 
 .PHONY: help setup lab test test-fast kafka-up kafka-down kafka-status cluster-up cluster-down \
-        exercises fake-website demo-site bench reliability grade clean
+        exercises fake-website demo-site bench bench-variants reliability grade clean
 
 help:
 	@echo "make lab        start Kafka and JupyterLab on the notebooks"
 	@echo "make test       run the whole suite (starts its own broker unless KAFKA_BOOTSTRAP_SERVERS is set)"
 	@echo "make kafka-up | kafka-down | kafka-status | cluster-up | cluster-down"
-	@echo "make exercises | fake-website ARGS=... | demo-site | bench | reliability | grade SUBMISSIONS=path"
+	@echo "make exercises | fake-website ARGS=... | demo-site | bench | bench-variants | reliability | grade SUBMISSIONS=path"
 	@echo "make setup      only the set-up: the virtual environment and its dependencies"
 
 $(READY): pyproject.toml
@@ -57,6 +57,9 @@ demo-site: $(READY)
 
 bench: $(READY)
 	$(BIN)/python -m clickkit.bench $(ARGS)
+
+bench-variants: $(READY)
+	$(BIN)/python -m clickkit.bench_variants $(ARGS)
 
 reliability: $(READY)
 	$(BIN)/python -m clickkit.reliability $(ARGS)
