@@ -33,7 +33,7 @@ VARIANTS = {  # name (also in the topic's name): (what it is, the server's comma
 
 
 def parse_args(argv):
-    """Read the command line; all variants at the defaults take about six minutes."""
+    """Read the command line; all variants at the defaults take about seven minutes."""
     parser = argparse.ArgumentParser(prog="python -m clickkit.bench_variants", description=__doc__)
     parser.add_argument("--only", default=",".join(VARIANTS), help="comma-separated variants to measure")
     parser.add_argument("--concurrency", default="1,4,16,64", help="comma-separated client counts to measure")
