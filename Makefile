@@ -7,14 +7,14 @@ READY := $(VENV)/.installed
 PYTEST_ARGS ?=
 
 .PHONY: help setup doctor lab test test-fast kafka-up kafka-down kafka-status cluster-up cluster-down \
-        exercises fake-website demo-site demo bench reliability grade check clean
+        exercises fake-website demo-site demo bench bench-variants reliability grade check clean
 
 help:
 	@echo "make lab        start Kafka and JupyterLab on the notebooks"
 	@echo "make test       run the whole suite (starts its own broker unless KAFKA_BOOTSTRAP_SERVERS is set)"
 	@echo "make test-fast  the tests that need no broker and no Java, in seconds"
 	@echo "make kafka-up | kafka-down | kafka-status | cluster-up | cluster-down"
-	@echo "make exercises | fake-website ARGS=... | demo-site | bench | reliability | grade SUBMISSIONS=path"
+	@echo "make exercises | fake-website ARGS=... | demo-site | bench | bench-variants | reliability | grade SUBMISSIONS=path"
 	@echo "make demo       the classroom demo: site, endpoint, live page (ARGS='--host 0.0.0.0' for phones)"
 	@echo "make grade SUBMISSIONS=folder JOBS=2 | check NOTEBOOK=path (a student's own checks)"
 	@echo "make setup      only the set-up: the virtual environment and its dependencies"
@@ -78,6 +78,9 @@ demo: $(READY)
 
 bench: $(READY)
 	$(BIN)/python -m clickkit.bench $(ARGS)
+
+bench-variants: $(READY)
+	$(BIN)/python -m clickkit.bench.variants $(ARGS)
 
 reliability: $(READY)
 	$(BIN)/python -m clickkit.reliability $(ARGS)

@@ -9,6 +9,7 @@ import pytest
 
 from clickkit.bench.audit import reconcile
 from clickkit.bench.load import Schedule
+from clickkit.bench.report import LABELS
 
 ENTRIES = ("ceiling", "naive", "recommended", "batch")
 FIELDS = ("events_per_s", "p50_ms", "p95_ms", "p99_ms", "acknowledged", "found_on_topic", "duplicates")
@@ -31,7 +32,7 @@ def test_bench_names_its_folder_last_and_writes_every_output(smoke_run):
     stdout, out, _ = smoke_run
     assert stdout.strip().splitlines()[-1] == str(out.resolve())
     assert (out / "bench-plot.png").read_bytes().startswith(b"\x89PNG")
-    assert "| (3) recommended: gunicorn |" in (out / "bench-results.md").read_text()
+    assert f"| {LABELS['recommended']} |" in (out / "bench-results.md").read_text()
 
 
 def test_every_acknowledged_event_is_on_its_topic_exactly_once(smoke_run):
@@ -62,3 +63,18 @@ def test_schedule_stops_at_the_request_cap():
     schedule = Schedule(start=0.0, deadline=float("inf"), max_requests=3, rate=0)
     slots = [schedule.next_slot() for _ in range(5)]
     assert [slot is not None for slot in slots] == [True, True, True, False, False]
+
+
+@pytest.mark.timeout(110)
+def test_variants_run_the_earlier_gunicorn_deployment_and_audit_its_topic(tmp_path, bootstrap_servers):
+    command = [sys.executable, "-m", "clickkit.bench.variants", "--only", "naive,gunicorn-16-l1", "--concurrency", "2",
+               "--duration", "0.5", "--warmup", "0.2", "--max-requests", "40", "--out", str(tmp_path)]
+    finished = subprocess.run(command, capture_output=True, text=True, timeout=100)
+    assert finished.returncode == 0, finished.stdout[-3000:] + finished.stderr[-3000:]
+    assert finished.stdout.strip().splitlines()[-1] == str(tmp_path.resolve())
+    results = json.loads((tmp_path / "variants.json").read_text())
+    assert list(results) == ["naive", "gunicorn-16-l1"]
+    for entry in results.values():
+        assert entry["acknowledged"] > 0 and entry["found_on_topic"] == entry["acknowledged"]
+        assert entry["duplicates"] == 0
+    assert "| gunicorn gthread, 2 x 16 threads, linger 1 ms" in (tmp_path / "variants.md").read_text()

@@ -1,4 +1,4 @@
-"""Shutting down: SIGTERM to the gunicorn server and close_producer lose no accepted event."""
+"""Shutting down: SIGTERM to the recommended server and close_producer lose no accepted event."""
 
 import json
 

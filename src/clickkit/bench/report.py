@@ -5,11 +5,11 @@ from pathlib import Path
 LABELS = {
     "ceiling": "(1) ceiling: raw producer",
     "naive": "(2) naive: Flask dev server",
-    "recommended": "(3) recommended: gunicorn",
+    "recommended": "(3) recommended: granian",
     "batch": "(4) batch endpoint on (3)",
 }
 RUN_COLUMNS = ["concurrency", "requests_per_s", "events_per_s", "p50_ms", "p95_ms", "p99_ms",
-               "cpu_server_pct", "cpu_load_pct", "cpu_machine_pct", "errors"]
+               "cpu_server_pct", "cpu_ms_per_request", "cpu_load_pct", "cpu_machine_pct", "errors"]
 
 
 def markdown_table(header, rows) -> str:
@@ -29,10 +29,10 @@ def fmt(value) -> str:
 def summary_tables(results: dict) -> str:
     """Return the summary, the targets and the per-run tables as one Markdown text."""
     header = ["measurement", "best at concurrency", "requests/s", "events/s", "p50 ms", "p95 ms", "p99 ms",
-              "server CPU %", "acknowledged", "found on topic", "duplicates"]
+              "server CPU %", "CPU ms per request", "acknowledged", "found on topic", "duplicates"]
     rows = [[LABELS[name], entry["concurrency"], entry["requests_per_s"], entry["events_per_s"], entry["p50_ms"],
-             entry["p95_ms"], entry["p99_ms"], entry["cpu_server_pct"], entry["acknowledged"],
-             entry["found_on_topic"], entry["duplicates"]]
+             entry["p95_ms"], entry["p99_ms"], entry["cpu_server_pct"], entry["cpu_ms_per_request"],
+             entry["acknowledged"], entry["found_on_topic"], entry["duplicates"]]
             for name, entry in ((name, results[name]) for name in LABELS)]
     targets = [[t["compare"], f"{t['measured']:.2f}{t['unit']}", t["target"], "yes" if t["met"] else "NO"]
                for t in results["targets"]]
@@ -44,7 +44,8 @@ def summary_tables(results: dict) -> str:
         f"p99 of (3) at half its best throughput ({half['events_per_s']:,.0f} events/s paced, "
         f"concurrency {half['concurrency']}): {half['p99_ms']:.1f} ms",
         markdown_table(["compare", "measured", "target", "met"], targets),
-        "Every run (CPU %: 100 = one core; machine % is all cores, other users included):",
+        "Every run (CPU %: 100 = one core; CPU ms per request is the server's, or the raw producer's per event; "
+        "machine % is all cores, other users included):",
         markdown_table(["measurement"] + RUN_COLUMNS, runs),
     ])
 

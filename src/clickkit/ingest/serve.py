@@ -1,12 +1,13 @@
-"""Serve the solution's ingest app the recommended way: gunicorn, several workers, several threads each.
+"""Serve the reference ingest app the recommended way: granian, one worker process per core, many threads each.
 
-Run it with: python -m clickkit.ingest.serve --port 5000 --workers 2 --threads 8
+Run it with: python -m clickkit.ingest.serve --port 5000 --workers 2 --threads 32
+`--server gunicorn` serves it with gunicorn's gthread workers instead (the kit's earlier recommendation).
 """
 
 import argparse
+import atexit
+import multiprocessing
 import os
-
-from gunicorn.app.base import BaseApplication
 
 from clickkit.config import load_settings
 from clickkit.ingest import app as ingest_app
@@ -17,50 +18,63 @@ def default_workers() -> int:
     return max(2, os.cpu_count() or 1)
 
 
-# Each request waits ~10 ms for Kafka's acknowledgement while holding no CPU, so a worker needs many
-# threads to keep busy; and concurrent requests in one worker share a producer batch (one trip to Kafka).
-# 16 beat 8 in `make bench` on a 2-core machine; more only queue inside the worker.
-DEFAULT_THREADS = 16
+# Each request waits a few ms for Kafka's acknowledgement while holding no CPU, so a worker needs many
+# threads to keep busy; requests that wait together share a producer batch (one trip to Kafka).
+# 32 did at least as well as 16 and 64 in `python -m clickkit.bench.variants` on a 2-core machine.
+DEFAULT_THREADS = 32
+GRACE_S = 15  # long enough for in-flight sends (6 s at most) and the final flush
 
 
-class IngestServer(BaseApplication):
-    """A gunicorn application that builds the solution's app in each worker and flushes it at exit."""
+def worker_app():
+    """Build the reference app in a granian worker, and flush its producer when that worker exits."""
+    app = ingest_app.create_app(producer_settings())
+    atexit.register(ingest_app.close_producer, app)  # runs because workers are spawned, see serve_granian
+    return app
 
-    def __init__(self, options: dict, app_config: dict | None = None):
-        self.options, self.app_config = options, app_config or {}
-        super().__init__()
 
-    def load_config(self):
-        for key, value in self.options.items():
-            self.cfg.set(key, value)
-        self.cfg.set("worker_exit", close_worker_producer)
+def producer_settings() -> dict:
+    """Return the app config that carries --linger-ms to the workers, if it was given."""
+    linger = os.environ.get("CLICKKIT_LINGER_MS")
+    return {"PRODUCER_SETTINGS": {"linger_ms": int(linger)}} if linger else {}
 
-    def load(self):
-        return ingest_app.create_app(self.app_config)
+
+def serve_granian(host: str, port: int, workers: int, threads: int) -> None:
+    """Serve with granian: HTTP in Rust, the Flask app on `threads` Python threads in each worker process."""
+    from granian import Granian
+
+    # Spawned workers end through sys.exit, which runs atexit (forked ones end with os._exit, which does not).
+    multiprocessing.set_start_method("spawn", force=True)
+    Granian("clickkit.ingest.serve:worker_app", factory=True, address=host, port=port, interface="wsgi",
+            workers=workers, blocking_threads=threads, backpressure=threads, websockets=False,
+            workers_kill_timeout=GRACE_S, log_level="warning").serve()
+
+
+def serve_gunicorn(host: str, port: int, workers: int, threads: int) -> None:
+    """Serve with gunicorn's gthread workers: HTTP in Python, a thread pool per worker process."""
+    from gunicorn.app.base import BaseApplication
+
+    class IngestServer(BaseApplication):
+        def load_config(self):
+            options = {"bind": f"{host}:{port}", "workers": workers, "threads": threads, "worker_class": "gthread",
+                       "graceful_timeout": GRACE_S, "timeout": 60, "keepalive": 5, "accesslog": None,
+                       "loglevel": "warning", "worker_exit": close_worker_producer}
+            for key, value in options.items():
+                self.cfg.set(key, value)
+
+        def load(self):
+            return ingest_app.create_app(producer_settings())
+
+    IngestServer().run()
 
 
 def close_worker_producer(arbiter, worker) -> None:
-    """Flush and close the worker's producer when it stops (SIGTERM), so no acknowledged event is lost."""
+    """Flush and close a gunicorn worker's producer when it stops (SIGTERM)."""
     app = getattr(worker, "wsgi", None)  # the arbiter also calls this hook for workers that never booted
     if "clickkit_producer" in getattr(app, "extensions", {}):
         ingest_app.close_producer(app)
 
 
-def build_server(port: int, workers: int, threads: int, host: str = "127.0.0.1", topic: str | None = None):
-    """Return the gunicorn application for the solution app on host:port."""
-    options = {
-        "bind": f"{host}:{port}",
-        "workers": workers,
-        "threads": threads,
-        "worker_class": "gthread",
-        "graceful_timeout": 15,  # long enough for in-flight sends (6 s at most) and the final flush
-        "timeout": 60,
-        "keepalive": 5,
-        "accesslog": None,  # one log line per request would cost more CPU than the request itself
-        "loglevel": "warning",
-    }
-    app_config = {"CLICKS_TOPIC": topic} if topic else {}
-    return IngestServer(options, app_config)
+SERVERS = {"granian": serve_granian, "gunicorn": serve_gunicorn}
 
 
 def main(argv=None) -> None:
@@ -72,10 +86,18 @@ def main(argv=None) -> None:
     parser.add_argument("--workers", type=int, default=default_workers())
     parser.add_argument("--threads", type=int, default=DEFAULT_THREADS)
     parser.add_argument("--topic", default=None, help=f"topic to write to (default: {settings.topic})")
+    parser.add_argument("--server", choices=SERVERS, default="granian")
+    parser.add_argument("--linger-ms", type=int, default=None,
+                        help="the producer's linger_ms (default: make_producer's, 0)")
     args = parser.parse_args(argv)
-    print(f"Serving the solution's ingest app on http://{args.host}:{args.port}/clicks "
+    # The workers build their app from the environment: granian starts them as fresh interpreters.
+    if args.topic:
+        os.environ["CLICKS_TOPIC"] = args.topic
+    if args.linger_ms is not None:
+        os.environ["CLICKKIT_LINGER_MS"] = str(args.linger_ms)
+    print(f"Serving the reference ingest app with {args.server} on http://{args.host}:{args.port}/clicks "
           f"({args.workers} workers x {args.threads} threads); stop with Ctrl+C.", flush=True)
-    build_server(args.port, args.workers, args.threads, args.host, args.topic).run()
+    SERVERS[args.server](args.host, args.port, args.workers, args.threads)
 
 
 if __name__ == "__main__":

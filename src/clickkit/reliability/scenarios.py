@@ -193,7 +193,7 @@ def wait_until_serving(base_url: str, process: subprocess.Popen, timeout_s: floa
 
 
 def shutdown_scenario(bootstrap_servers: str, topic: str, log_file: Path) -> Tally:
-    """Send SIGTERM to the gunicorn server (python -m clickkit.ingest.serve) while clicks flow into it."""
+    """Send SIGTERM to the recommended server (python -m clickkit.ingest.serve) while clicks flow into it."""
     tally = Tally("shutdown (SIGTERM)")
     port = free_port_pair()
     command = [sys.executable, "-m", "clickkit.ingest.serve", "--port", str(port), "--workers", "2",
