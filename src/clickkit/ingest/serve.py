@@ -20,7 +20,7 @@ def default_workers() -> int:
 
 # Each request waits a few ms for Kafka's acknowledgement while holding no CPU, so a worker needs many
 # threads to keep busy; requests that wait together share a producer batch (one trip to Kafka).
-# 32 did at least as well as 16 and 64 in `python -m clickkit.bench.variants` on a 2-core machine.
+# 32 did better than 16 and as well as 64 in `python -m clickkit.bench.variants` on a 2-core machine.
 DEFAULT_THREADS = 32
 GRACE_S = 15  # long enough for in-flight sends (6 s at most) and the final flush
 
@@ -45,8 +45,9 @@ def serve_granian(host: str, port: int, workers: int, threads: int) -> None:
     # Spawned workers end through sys.exit, which runs atexit (forked ones end with os._exit, which does not).
     multiprocessing.set_start_method("spawn", force=True)
     Granian("clickkit.ingest.serve:worker_app", factory=True, address=host, port=port, interface="wsgi",
-            workers=workers, blocking_threads=threads, backpressure=threads, websockets=False,
-            workers_kill_timeout=GRACE_S, log_level="warning").serve()
+            workers=workers, blocking_threads=threads, websockets=False, workers_kill_timeout=GRACE_S,
+            # A request no thread is free for waits on its connection rather than in the worker's memory.
+            backpressure=threads, log_level="warning").serve()
 
 
 def serve_gunicorn(host: str, port: int, workers: int, threads: int) -> None:
@@ -54,6 +55,8 @@ def serve_gunicorn(host: str, port: int, workers: int, threads: int) -> None:
     from gunicorn.app.base import BaseApplication
 
     class IngestServer(BaseApplication):
+        """Build the reference app in each gunicorn worker."""
+
         def load_config(self):
             options = {"bind": f"{host}:{port}", "workers": workers, "threads": threads, "worker_class": "gthread",
                        "graceful_timeout": GRACE_S, "timeout": 60, "keepalive": 5, "accesslog": None,
