@@ -6,26 +6,9 @@ import threading
 
 from kafka import KafkaProducer
 
+from clickkit.broker.gate import pump
 from clickkit.broker.health import wait_until_ready
 from clickkit.broker.topics import ensure_topic, read_topic
-
-
-def pump(source, sink) -> None:
-    """Copy bytes one way until either side closes."""
-    try:
-        while True:
-            data = source.recv(65536)
-            if not data:
-                break
-            sink.sendall(data)
-    except OSError:
-        pass
-    finally:
-        for sock in (source, sink):
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
 
 
 def proxy(listen_host: str, listen_port: str, target_host: str, target_port: str) -> None:

@@ -168,18 +168,9 @@ class SimulatedCompose:
         assert waiter.returncode == 0, f"the compose broker did not answer at {address}:\n{output[-2000:]}\n" \
                                        f"--- {self.log}\n{tail(self.log)}"
 
-    @contextmanager
     def published(self):
         """Publish the kafka service's ports on the host, as Docker does with a proxy per port."""
-        proxies = []
-        try:
-            for host_ip, host_port, container_port in published_ports(self.kafka):
-                proxies.append(start_proxy(self.host, host_ip, host_port, KAFKA_IP, container_port))
-            yield
-        finally:
-            for proxy in proxies:
-                proxy.kill()
-                proxy.wait(timeout=30)
+        return publishing(self.kafka, self.host, KAFKA_IP)
 
     def stop(self) -> None:
         """Stop the broker and remove the namespaces."""
@@ -204,20 +195,26 @@ class RealCompose:
         result = tool(self.workspace, "wait", address, str(START_TIMEOUT_S), timeout_s=START_TIMEOUT_S + 60)
         assert result.returncode == 0, f"no compose broker answers at {address}: {result.stdout}{result.stderr}"
 
-    @contextmanager
     def published(self):
         """Publish the kafka service's ports here, reaching the broker by its service name, as Docker's proxy does."""
-        proxies = [start_proxy([], host_ip, host_port, "kafka", container_port)
-                   for host_ip, host_port, container_port in published_ports(self.kafka)]
-        try:
-            yield
-        finally:
-            for proxy in proxies:
-                proxy.kill()
-                proxy.wait(timeout=30)
+        return publishing(self.kafka, [], "kafka")
 
     def stop(self) -> None:
         pass
+
+
+@contextmanager
+def publishing(kafka: dict, side: list, target: str):
+    """Run a proxy per port the kafka service publishes, from `side` to `target`, while the block runs."""
+    proxies = []
+    try:
+        for host_ip, host_port, container_port in published_ports(kafka):
+            proxies.append(start_proxy(side, host_ip, host_port, target, container_port))
+        yield
+    finally:
+        for proxy in proxies:
+            proxy.kill()
+            proxy.wait(timeout=30)
 
 
 def start_proxy(side: list, host_ip: str, host_port: int, target: str, target_port: int) -> subprocess.Popen:

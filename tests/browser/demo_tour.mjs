@@ -2,32 +2,19 @@
 // the live page and read what it shows; then time a few clicks until the live page counts them.
 // Usage: node demo_tour.mjs http://127.0.0.1:PORT [--rounds N] [--screenshot FILE]
 // Prints one JSON report on stdout. It checks nothing itself: the test compares the report with the topic.
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { chromium } from "playwright-core";
+import { openBrowser } from "./launch.mjs";
 
 const { positionals, values: options } = parseArgs({
   allowPositionals: true,
   options: { rounds: { type: "string", default: "3" }, screenshot: { type: "string" } },
 });
 const site = positionals[0].replace(/\/$/, "");
-const FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-  "--disable-background-networking", "--disable-component-update", "--disable-sync"];
 const WAIT_MS = 30_000;  // for any one condition; generous, for a busy 2-core machine
 // Never hang a test run, whatever happens.
 setTimeout(() => { console.error("demo_tour.mjs: gave up after 100 s"); process.exit(3); }, 100_000).unref();
 
-const profile = mkdtempSync(join(tmpdir(), "clickkit-chromium-"));
-const context = await chromium.launchPersistentContext(profile, {
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  headless: true,
-  args: FLAGS,
-  locale: "nl-BE",  // the tracker takes the country from the language's region
-  viewport: { width: 1280, height: 720 },
-  timeout: 45_000,
-});
+const { context, close } = await openBrowser();
 
 // What the tracker sends (docs/traffic.md): one event when a page opens, one per milestone (25, 50, 75,
 // 100 %) on the way to the bottom, one per link click.
@@ -153,6 +140,5 @@ try {
   if (options.screenshot) await live.screenshot({ path: options.screenshot });
   console.log(JSON.stringify({ tour, delays, shown }));
 } finally {
-  await context.close();
-  rmSync(profile, { recursive: true, force: true });
+  await close();
 }

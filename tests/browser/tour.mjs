@@ -1,25 +1,12 @@
 // Read the fake website like a person would, in Debian's headless chromium: open an article, scroll to
 // the bottom, click a link. Usage: node tour.mjs http://127.0.0.1:PORT  (prints a JSON report on stdout)
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { chromium } from "playwright-core";
+import { openBrowser } from "./launch.mjs";
 
 const site = process.argv[2];
-const FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-  "--disable-component-update", "--no-first-run", "--disable-sync"];
 // Never hang a test run: give up after a minute whatever happens.
 setTimeout(() => { console.error("tour.mjs: gave up after 60 s"); process.exit(3); }, 60_000).unref();
 
-const profile = mkdtempSync(join(tmpdir(), "clickkit-chromium-"));
-const context = await chromium.launchPersistentContext(profile, {
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  headless: true,
-  args: FLAGS,
-  locale: "nl-BE",  // the tracker takes the country from the language's region
-  viewport: { width: 1280, height: 720 },
-  timeout: 45_000,
-});
+const { context, close } = await openBrowser();
 try {
   const page = context.pages()[0] || await context.newPage();
   const answers = [];
@@ -37,6 +24,5 @@ try {
   await page.waitForTimeout(1500);  // let the keepalive requests finish
   console.log(JSON.stringify({ atBottom, scrollHeight, answers, userAgent: await page.evaluate(() => navigator.userAgent) }));
 } finally {
-  await context.close();
-  rmSync(profile, { recursive: true, force: true });
+  await close();
 }
