@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from clickkit.broker.local import KitError, LocalKafka
+from clickkit.broker.local import start_on_free_ports
 from clickkit.ports import free_port_pair
 from clickkit.broker.topics import create_topic, delete_topics_with_prefix
 from clickkit.config import load_settings
@@ -55,17 +55,9 @@ def pytest_collection_finish(session):
         return
     if not any(needs_kafka(item) for item in session.items):
         return
-    # Another program may grab the free port before the broker binds it: try a fresh port, three times.
-    # A broker that still cannot start fails the run: KitError propagates and pytest exits non-zero.
-    for attempt in range(3):
-        home = Path(tempfile.mkdtemp(prefix="clickkit-test-kafka-"))
-        _session_broker = LocalKafka(home, [free_port_pair()], load_settings().kafka_cache)
-        try:
-            _session_broker.start(timeout_s=180)
-            break
-        except KitError:
-            if attempt == 2:
-                raise
+    # A broker that cannot start fails the run: KitError propagates and pytest exits non-zero.
+    home = Path(tempfile.mkdtemp(prefix="clickkit-test-kafka-"))
+    _session_broker = start_on_free_ports(home, 1, load_settings().kafka_cache, timeout_s=180, attempts=3)
     os.environ["KAFKA_BOOTSTRAP_SERVERS"] = _session_broker.bootstrap_servers
 
 

@@ -51,7 +51,7 @@ def test_no_module_imports_itself_through_others():
 
 def test_modules_live_in_subpackages_by_job():
     top_level = sorted(path.stem for path in SRC.glob("*.py"))
-    assert set(top_level) <= {"__init__", "config", "doctor", "errors", "ports", "schema"}, top_level
+    assert set(top_level) <= {"__init__", "config", "doctor", "errors", "ports", "schema", "tables"}, top_level
     for package in ("broker", "course", "ingest", "traffic", "demo", "bench", "grading", "reliability"):
         assert (SRC / package / "__init__.py").exists(), package
 
@@ -69,3 +69,55 @@ def test_tests_mirror_the_package():
     tests = Path(__file__).parent
     for package in ("broker", "course", "ingest", "traffic", "demo", "bench", "grading", "reliability"):
         assert list((tests / package).glob("test_*.py")), f"tests/{package}/ has no tests"
+
+
+def calls_and_strings(path: Path):
+    """Yield the name of every call and every string constant in a file."""
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Call):
+            func = node.func
+            yield "call", func.id if isinstance(func, ast.Name) else getattr(func, "attr", "")
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+            yield "string", node.value
+
+
+def test_each_piece_of_plumbing_has_one_place():
+    clients = {"KafkaAdminClient", "KafkaConsumer", "KafkaProducer"}
+    # The endpoints build their own producer: that producer is what the course teaches.
+    may_build_clients = {"clickkit.broker.topics", "clickkit.ingest.app", "clickkit.ingest.naive"}
+    misplaced = []
+    for path in SRC.rglob("*.py"):
+        name = module_name(path)
+        for kind, value in calls_and_strings(path):
+            if kind == "call" and value in clients and name not in may_build_clients:
+                misplaced.append(f"{name} builds a {value}: use clickkit.broker.topics")
+            if kind == "string" and "|---" in value and name != "clickkit.tables":
+                misplaced.append(f"{name} writes a Markdown table by hand: use clickkit.tables.markdown_table")
+            # The outage scenario places its broker itself, to start it only once clicks already flow.
+            if kind == "call" and value == "LocalKafka" and name != "clickkit.broker.local" \
+                    and name != "clickkit.reliability.scenarios":
+                misplaced.append(f"{name} places a broker itself: use clickkit.broker.local (for_settings, "
+                                 "start_on_free_ports)")
+    assert not misplaced, misplaced
+
+
+def test_make_test_fast_runs_with_the_projects_pytest_options():
+    import os
+    import re
+    import shlex
+    import subprocess
+    import sys
+
+    from clickkit.config import REPO_ROOT
+
+    recipe = re.search(r"^test-fast:.*\n\t\$\(BIN\)/python -m pytest (.*)$", (REPO_ROOT / "Makefile").read_text(),
+                       re.MULTILINE)
+    assert recipe, "the Makefile has no test-fast target that runs pytest"
+    args = shlex.split(recipe.group(1).replace("$(PYTEST_ARGS)", ""))
+    env = {key: value for key, value in os.environ.items() if key != "KAFKA_BOOTSTRAP_SERVERS"}
+    found = subprocess.run([sys.executable, "-m", "pytest", *args, "--collect-only", "-q"], cwd=REPO_ROOT, env=env,
+                           capture_output=True, text=True, timeout=120)
+    assert found.returncode == 0, found.stdout[-2000:] + found.stderr[-2000:]
+    collected = [line for line in found.stdout.splitlines() if "::" in line]
+    assert len(collected) > 50 and not any(line.split("::")[0].endswith(".ipynb") for line in collected)
+    assert "deselected" in found.stdout.splitlines()[-1], "the tests that need Kafka must be left out"

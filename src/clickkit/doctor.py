@@ -172,16 +172,9 @@ def connect_problem(host: str, port: int) -> str:
 
 def advertised_brokers(bootstrap_servers: str, timeout_s: float | None = None) -> list:
     """Return the brokers as Kafka advertises them in its answer to the bootstrap address."""
-    from kafka import KafkaAdminClient
+    from clickkit.broker import topics  # imports kafka-python, which may not be installed yet
 
-    ms = int((timeout_s or NETWORK_TIMEOUT_S) * 1000)
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap_servers, bootstrap_timeout_ms=ms, request_timeout_ms=ms)
-    try:
-        # The bootstrap answer's metadata, read before any connection to the advertised addresses: asking
-        # anything more (describe_cluster) would itself need them, and this check is about whether they work.
-        return sorted(admin._client.cluster.brokers(), key=lambda broker: broker.node_id)
-    finally:
-        admin.close()
+    return topics.advertised_brokers(bootstrap_servers, timeout_s or NETWORK_TIMEOUT_S)
 
 
 def check_broker(settings) -> list:

@@ -29,6 +29,16 @@ def free_port_pair() -> int:
     raise RuntimeError("No free pair of ports on 127.0.0.1: stop some servers and try again.")
 
 
+def free_node_ports(count: int) -> list:
+    """Return ports for `count` local brokers: each free with a free neighbour, none next to another's pair."""
+    ports = []
+    while len(ports) < count:
+        port = free_port_pair()
+        if all(abs(port - other) > 1 for other in ports):
+            ports.append(port)
+    return ports
+
+
 def can_bind(port: int) -> bool:
     """Tell whether a server could listen on the port right now."""
     with socket.socket() as sock:

@@ -2,7 +2,6 @@
 
 import csv
 import io
-import json
 import subprocess
 from contextlib import redirect_stdout
 from pathlib import Path

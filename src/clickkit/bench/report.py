@@ -2,6 +2,8 @@
 
 from pathlib import Path
 
+from clickkit.tables import markdown_table
+
 LABELS = {
     "ceiling": "(1) ceiling: raw producer",
     "naive": "(2) naive: Flask dev server",
@@ -10,20 +12,6 @@ LABELS = {
 }
 RUN_COLUMNS = ["concurrency", "requests_per_s", "events_per_s", "p50_ms", "p95_ms", "p99_ms",
                "cpu_server_pct", "cpu_ms_per_request", "cpu_load_pct", "cpu_machine_pct", "errors"]
-
-
-def markdown_table(header, rows) -> str:
-    """Return a Markdown table."""
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(fmt(cell) for cell in row) + " |" for row in rows]
-    return "\n".join(lines)
-
-
-def fmt(value) -> str:
-    """Format a number for a table: whole numbers above 100, one decimal below."""
-    if isinstance(value, float):
-        return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.1f}"
-    return f"{value:,}" if isinstance(value, int) else str(value)
 
 
 def summary_tables(results: dict) -> str:

@@ -15,14 +15,15 @@ import subprocess
 import sys
 import time
 import uuid
+from dataclasses import asdict
 from pathlib import Path
 
 import psutil
 
-from clickkit.bench.audit import count_ids, reconcile
+from clickkit.broker.audit import count_ids, reconcile
 from clickkit.broker.topics import create_topic
 from clickkit.bench.report import plot, summary_tables
-from clickkit.bench.servers import ServerProcess
+from clickkit.ingest.process import ServerProcess
 from clickkit.ports import free_port
 from clickkit.broker.local import KAFKA_VERSION, KitError
 from clickkit.config import load_settings
@@ -100,7 +101,7 @@ def summarize(runs: list, bootstrap: str, topic: str) -> dict:
     timed = [run for run in runs if not run.get("paced")]
     best = max(timed, key=lambda run: run["events_per_s"])
     entry = {key: value for key, value in best.items() if key != "statuses"}
-    entry.update(reconcile(acknowledged, count_ids(bootstrap, topic)), topic=topic, runs=timed)
+    entry.update(asdict(reconcile(acknowledged, count_ids(bootstrap, topic, "bench_id"))), topic=topic, runs=timed)
     return entry
 
 

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from clickkit.bench.run import accounting_errors, kafka_settings, measure_server
-from clickkit.bench.report import markdown_table
+from clickkit.tables import markdown_table
 
 SERVE = ["clickkit.ingest.serve"]
 VARIANTS = {  # name (also in the topic's name): (what it is, the server's command line)

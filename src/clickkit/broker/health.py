@@ -3,46 +3,26 @@
 import time
 import uuid
 
-from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
-from kafka.admin import NewTopic
-from kafka.errors import KafkaError, TopicAlreadyExistsError
+from kafka.errors import KafkaError
 
+from clickkit.broker import topics
 from clickkit.errors import BrokerNotReady
 
 PROBE_TOPIC = "_kit_health"
 
 
-
 def roundtrip(bootstrap_servers: str, timeout_s: float = 15.0) -> None:
     """Create the probe topic, produce one message and read it back, or raise."""
-    ms = int(timeout_s * 1000)
-    # kafka-python waits 30 s for a first connection unless told otherwise.
-    common = {"bootstrap_servers": bootstrap_servers, "request_timeout_ms": ms, "bootstrap_timeout_ms": ms}
-    admin = KafkaAdminClient(**common)
-    try:
-        try:
-            admin.create_topics([NewTopic(PROBE_TOPIC, 1, 1)], timeout_ms=ms)
-        except TopicAlreadyExistsError:
-            pass
-    finally:
-        admin.close()
+    topics.ensure_topic(bootstrap_servers, PROBE_TOPIC, timeout_s=timeout_s)
     token = uuid.uuid4().hex.encode()
-    producer = KafkaProducer(acks="all", max_block_ms=ms, **common)
+    producer = topics.producer(bootstrap_servers, timeout_s)
     try:
         sent = producer.send(PROBE_TOPIC, token).get(timeout=timeout_s)
     finally:
         producer.close(timeout=5)
-    partition = TopicPartition(PROBE_TOPIC, sent.partition)
-    consumer = KafkaConsumer(consumer_timeout_ms=ms, **common)
-    try:
-        consumer.assign([partition])
-        consumer.seek(partition, sent.offset)
-        for record in consumer:
-            if record.value == token:
-                return
-    finally:
-        consumer.close()
-    raise BrokerNotReady(f"the probe message did not come back from {bootstrap_servers}")
+    records = topics.records_since(bootstrap_servers, PROBE_TOPIC, {sent.partition: sent.offset}, timeout_s)
+    if not any(record.value == token for record in records):
+        raise BrokerNotReady(f"the probe message did not come back from {bootstrap_servers}")
 
 
 def wait_until_ready(bootstrap_servers: str, timeout_s: float = 90.0, alive=lambda: True) -> None:
@@ -55,7 +35,7 @@ def wait_until_ready(bootstrap_servers: str, timeout_s: float = 90.0, alive=lamb
         try:
             roundtrip(bootstrap_servers, timeout_s=min(15.0, max(1.0, deadline - time.monotonic())))
             return
-        except (KafkaError, BrokerNotReady, OSError, ValueError) as error:
+        except (KafkaError, BrokerNotReady, topics.UnknownTopic, OSError, ValueError) as error:
             last_error = error
             time.sleep(0.5)
     raise BrokerNotReady(f"no working broker at {bootstrap_servers} after {timeout_s:.0f}s: {last_error!r}")
@@ -66,7 +46,7 @@ def is_ready(bootstrap_servers: str, timeout_s: float = 5.0) -> bool:
     try:
         roundtrip(bootstrap_servers, timeout_s=timeout_s)
         return True
-    except (KafkaError, BrokerNotReady, OSError, ValueError):
+    except (KafkaError, BrokerNotReady, topics.UnknownTopic, OSError, ValueError):
         return False
 
 
@@ -78,13 +58,7 @@ def wait_for_brokers(bootstrap_servers: str, count: int, timeout_s: float, alive
         if not alive():
             raise BrokerNotReady("a broker process exited during start-up")
         try:
-            admin = KafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=5000,
-                                     bootstrap_timeout_ms=5000)
-            try:
-                brokers = admin.describe_cluster()["brokers"]
-                registered = sum(1 for broker in brokers if not broker.get("is_fenced"))
-            finally:
-                admin.close()
+            registered = topics.registered_brokers(bootstrap_servers, timeout_s=5.0)
         except (KafkaError, OSError):
             pass
         if registered >= count:

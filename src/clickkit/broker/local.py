@@ -4,13 +4,12 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from clickkit.config import load_settings
-from clickkit.ports import port_is_open
+from clickkit.ports import free_node_ports, port_is_open
 from clickkit.broker.health import BrokerNotReady, wait_for_brokers, wait_until_ready
 from clickkit.errors import KitError
 
@@ -245,6 +244,21 @@ class LocalKafka:
         os.kill(node.pid(), signal.SIGKILL)
         while node.pid():
             time.sleep(0.05)
+
+
+def start_on_free_ports(home: Path, nodes: int, cache: Path, timeout_s: float = 180.0,
+                        attempts: int = 3) -> LocalKafka:
+    """Start a broker (or a cluster) on free ports, in a fresh folder under home each try; raise KitError after the last."""
+    # Another program may take a free port before the broker binds it: each try draws fresh ports.
+    for attempt in range(1, attempts + 1):
+        kafka = LocalKafka(Path(home) / f"try-{attempt}", free_node_ports(nodes), cache)
+        try:
+            kafka.start(timeout_s=timeout_s)
+            return kafka
+        except KitError:
+            if attempt == attempts:
+                raise
+    raise ValueError("attempts must be at least 1")
 
 
 def tail(path: Path, lines: int = 40) -> str:

@@ -5,14 +5,13 @@ import threading
 from pathlib import Path
 
 from flask import Flask, Response, jsonify
-from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 
+from clickkit.broker.topics import UnknownTopic, consumer_at
 from clickkit.demo.tally import Tally
 from clickkit.errors import LiveError
 
 PAGE_DIR = Path(__file__).parent / "live_page"
-KAFKA_TIMEOUT_MS = 15000
 POLL_MS = 200          # how long the consumer waits for records before checking whether to stop
 UPDATES_PER_S = 10     # a page gets at most this many updates a second, however fast events arrive
 HEARTBEAT_S = 1.0      # and at least one a second, so the chart slides even when nothing arrives
@@ -32,30 +31,16 @@ class LiveFeed:
 
     def start(self) -> "LiveFeed":
         """Place the consumer on the topic, then read on a thread; every record sent after this is counted."""
-        consumer = KafkaConsumer(bootstrap_servers=self.bootstrap_servers, enable_auto_commit=False,
-                                 request_timeout_ms=KAFKA_TIMEOUT_MS, bootstrap_timeout_ms=KAFKA_TIMEOUT_MS)
+        # No consumer group: the page reads without committing anything, so it changes nothing in Kafka.
         try:
-            partitions = [TopicPartition(self.topic, p) for p in consumer.partitions_for_topic(self.topic) or []]
-            if not partitions:
-                raise LiveError(f"The topic {self.topic} does not exist on {self.bootstrap_servers}: create it, "
-                                "or set CLICKS_TOPIC to the topic the endpoint writes to.")
-            # No consumer group: the page reads without committing anything, so it changes nothing in Kafka.
-            consumer.assign(partitions)
-            if self.from_beginning:
-                offsets = consumer.beginning_offsets(partitions, timeout_ms=KAFKA_TIMEOUT_MS)
-            else:
-                offsets = consumer.end_offsets(partitions, timeout_ms=KAFKA_TIMEOUT_MS)
-            # Explicit offsets, known before start() returns: nothing sent afterwards can be skipped.
-            for partition, offset in offsets.items():
-                consumer.seek(partition, offset)
-        except BaseException:
-            consumer.close(timeout_ms=5000)
-            raise
+            consumer = consumer_at(self.bootstrap_servers, self.topic, "beginning" if self.from_beginning else "end")
+        except UnknownTopic as error:
+            raise LiveError(f"{error} The live page reads the topic the endpoint writes to.") from error
         self._thread = threading.Thread(target=self._read, args=(consumer,), name="live-consumer", daemon=True)
         self._thread.start()
         return self
 
-    def _read(self, consumer: KafkaConsumer) -> None:
+    def _read(self, consumer) -> None:
         try:
             while not self.stopping.is_set():
                 try:

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from clickkit.grading import rubric
+from clickkit.tables import markdown_table
 
 
 @dataclass
@@ -71,10 +72,15 @@ def feedback_lines(result: Result) -> list:
     return lines
 
 
+def feedback_stem(result: Result) -> str:
+    """Return the name of a submission's feedback files, without the extension."""
+    return result.submission.replace("/", "__").removesuffix(".ipynb")
+
+
 def write_feedback(result: Result, folder: Path) -> None:
     """Write one student's feedback as Markdown and as a standalone HTML page."""
     folder.mkdir(parents=True, exist_ok=True)
-    stem = result.submission.replace("/", "__").removesuffix(".ipynb")
+    stem = feedback_stem(result)
     markdown = "\n".join(feedback_lines(result)) + "\n"
     (folder / f"{stem}.md").write_text(markdown, encoding="utf-8")
     body = []
@@ -110,14 +116,13 @@ def write_all(results: list, folder: Path, warning: str = "") -> None:
         for r in results:
             lost = [check.key for check in rubric.RUBRIC if not r.passed(check.key)]
             writer.writerow([r.login, r.points, rubric.MAX_POINTS, "lost: " + ", ".join(lost) if lost else "all passed"])
-    rates = ["| check | points | passed by |", "|---|---:|---:|"] + [
-        f"| {check.requirement} (`{check.key}`) | {check.points} | {rate:.0%} |" for check, rate in pass_rates(results)]
-    table = ["| submission | points | lost |", "|---|---:|---|"] + [
-        f"| [{r.submission}](feedback/{r.submission.replace('/', '__').removesuffix('.ipynb')}.md) | "
-        f"{r.points}/{rubric.MAX_POINTS} | {', '.join(c.key for c in rubric.RUBRIC if not r.passed(c.key)) or '-'} |"
-        for r in results]
-    parts = ["# Gradebook", warning, "## Pass rate per check", "\n".join(rates),
-             "![pass rate per check](pass-rates.png)", "## Submissions", "\n".join(table)]
+    rates = markdown_table(["check", "points", "passed by"], (
+        [f"{check.requirement} (`{check.key}`)", check.points, f"{rate:.0%}"] for check, rate in pass_rates(results)))
+    table = markdown_table(["submission", "points", "lost"], (
+        [f"[{r.submission}](feedback/{feedback_stem(r)}.md)", f"{r.points}/{rubric.MAX_POINTS}",
+         ", ".join(c.key for c in rubric.RUBRIC if not r.passed(c.key)) or "-"] for r in results))
+    parts = ["# Gradebook", warning, "## Pass rate per check", rates,
+             "![pass rate per check](pass-rates.png)", "## Submissions", table]
     (folder / "gradebook.md").write_text("\n\n".join(part for part in parts if part) + "\n", encoding="utf-8")
     for r in results:
         write_feedback(r, folder / "feedback")

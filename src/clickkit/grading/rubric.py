@@ -13,10 +13,9 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 import requests
-from kafka import KafkaConsumer, TopicPartition
 
 from clickkit import schema
-from clickkit.broker.topics import end_offsets, ensure_topic
+from clickkit.broker.topics import end_offsets, ensure_topic, records_since
 
 REPLY_WITHIN_S = 10.0  # the contract's bound on a 503 while Kafka is unreachable
 JSON = "application/json"
@@ -182,29 +181,15 @@ def probe(url: str, probes: Probes, time_limit_s: float = 90.0) -> Probes:
 def marked_records(bootstrap_servers: str, topic: str, start: dict, marker: str, wait_s: float = 2.0,
                    expected: int = 7) -> list:
     """Return the values of records written since `start` that carry the marker, oldest first."""
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False,
-                             request_timeout_ms=10000, bootstrap_timeout_ms=10000, max_partition_fetch_bytes=1 << 20)
-    found, needle, deadline = [], marker.encode(), time.monotonic() + wait_s
-    try:
-        partitions = [TopicPartition(topic, p) for p in start]
-        consumer.assign(partitions)
-        for tp in partitions:
-            consumer.seek(tp, start[tp.partition])
-        while True:
-            ends = consumer.end_offsets(partitions)
-            # An acknowledged send is already there; the short wait is for endpoints that answer before the ack.
-            while any(consumer.position(tp) < ends[tp] for tp in partitions):
-                for records in consumer.poll(timeout_ms=500).values():
-                    found += [(r.timestamp, r.partition, r.offset, r.value) for r in records
-                              if r.value and needle in r.value]
-                if time.monotonic() > deadline + 10:
-                    break  # a flood of other traffic: grade what was read
-            if len(found) >= expected or time.monotonic() > deadline:
-                break
-            time.sleep(0.5)
-    finally:
-        consumer.close()
-    return [value for *_, value in sorted(found)]
+    needle, deadline = marker.encode(), time.monotonic() + wait_s
+    while True:
+        found = sorted((r.timestamp, r.partition, r.offset, r.value)
+                       for r in records_since(bootstrap_servers, topic, start, timeout_s=10.0)
+                       if r.value and needle in r.value)
+        # An acknowledged send is already there; the short wait is for endpoints that answer before the ack.
+        if len(found) >= expected or time.monotonic() > deadline:
+            return [value for *_, value in found]
+        time.sleep(0.5)
 
 
 def topic_start(bootstrap_servers: str, topic: str) -> dict:

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 import requests
 
-from clickkit.broker.topics import read_topic
+from clickkit.broker.audit import Audit, count_ids, reconcile
 from clickkit.traffic.generate import generate
 
 # The hang guard: the endpoint should answer within ~10 s even while Kafka is down.
@@ -28,9 +28,16 @@ class Tally:
     unanswered: int = 0  # connections refused or reset: no answer, so no promise was made
     problems: list = field(default_factory=list)  # broken promises of the contract, in words
     facts: dict = field(default_factory=dict)  # figures worth printing, e.g. the slowest 503
-    acknowledged_missing: int = 0
-    duplicates: int = 0
+    audit: Audit | None = None  # what the topic held afterwards
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @property
+    def acknowledged_missing(self) -> int:
+        return self.audit.missing if self.audit else 0
+
+    @property
+    def duplicates(self) -> int:
+        return self.audit.duplicates if self.audit else 0
 
     def count(self, low: int) -> int:
         """Return how many answers had a status in low..low+99."""
@@ -132,19 +139,11 @@ def send_click(url: str, tally: Tally, event: dict):
 
 
 def audit(bootstrap_servers: str, topic: str, *tallies: Tally) -> None:
-    """Read the topic back and fill in each tally's missing and duplicated acknowledged events."""
-    ids = Counter()
-    for value in read_topic(bootstrap_servers, topic):
-        event = json.loads(value)
-        if not isinstance(event, dict):
-            tallies[0].problems.append(f"a record on {topic} is not a JSON object: {value[:80]!r}")
-            continue
-        ids[event.get("click_id")] += 1
+    """Read the topic back and give each tally its audit: missing and duplicated acknowledged events."""
+    ids = count_ids(bootstrap_servers, topic, "click_id")
     strangers = set(ids) - set().union(*(tally.sent for tally in tallies))
     if strangers:
-        tallies[0].problems.append(f"{sum(ids[i] for i in strangers)} records on {topic} that no scenario sent")
+        tallies[0].problems.append(f"{sum(ids[i] for i in strangers)} records on {topic} that no scenario sent, or without a click_id")
     for tally in tallies:
-        tally.acknowledged_missing = sum(1 for click_id in tally.acknowledged if not ids[click_id])
-        tally.duplicates = sum(ids[click_id] - 1 for click_id in tally.sent if ids[click_id] > 1)
-        # Not a broken promise: a click that got a 503 after a timeout may still have reached Kafka.
-        tally.facts["unacknowledged_on_topic"] = sum(1 for i in tally.sent - tally.acknowledged if ids[i])
+        tally.audit = reconcile(tally.acknowledged, ids, sent=tally.sent)
+        tally.facts["unacknowledged_on_topic"] = tally.audit.unacknowledged_on_topic

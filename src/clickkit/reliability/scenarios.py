@@ -8,7 +8,6 @@ import argparse
 import contextlib
 import itertools
 import logging
-import os
 import signal
 import subprocess
 import sys
@@ -18,16 +17,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import requests
-from kafka import KafkaAdminClient
-from kafka.admin import ConfigResource, ConfigResourceType
 
-from clickkit.broker.local import KitError, LocalKafka
+from clickkit.broker.local import KitError, LocalKafka, start_on_free_ports
 from clickkit.reliability.audit import HTTP_TIMEOUT_S, Flow, Tally, audit, post, send_click
 from clickkit.config import load_settings
 from clickkit.course.notebook_server import BackgroundServer
 from clickkit.ports import free_port_pair
+from clickkit.tables import markdown_table
 from clickkit.ingest import app as ingest_app
-from clickkit.broker.topics import TIMEOUT_MS, create_topic
+from clickkit.ingest.process import ServerProcess
+from clickkit.broker.topics import create_topic, describe_topic
 from clickkit.traffic.generate import generate
 
 COLUMNS = ("scenario", "requests", "2xx", "4xx", "5xx", "acknowledged_missing", "duplicates")
@@ -138,24 +137,19 @@ def outage_scenarios(kafka: LocalKafka, topic: str = "clicks") -> tuple:
 def create_replicated_topic(bootstrap_servers: str, topic: str, partitions: int = 3) -> dict:
     """Create the topic with 3 replicas and min.insync.replicas=2; return what the cluster reports."""
     create_topic(bootstrap_servers, topic, partitions, replicas=3, configs={"min.insync.replicas": "2"})
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=TIMEOUT_MS)
-    try:
-        # A new topic reaches every broker's metadata a moment after it is created: on a busy machine the first
-        # answer can list no partitions, or partitions without a leader yet.
-        deadline = time.monotonic() + 60
-        described = admin.describe_topics([topic])[0]["partitions"]
-        while (len(described) < partitions or any(p["leader_id"] < 0 for p in described)) \
-                and time.monotonic() < deadline:
-            time.sleep(0.5)
-            described = admin.describe_topics([topic])[0]["partitions"]
-        if len(described) < partitions:
-            raise KitError(f"Kafka lists {len(described)} of the {partitions} partitions of {topic} a minute after "
-                           "creating it: see each node's broker.log in the cluster's folder.")
-        configs = admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, topic)])["topic"][topic]
-    finally:
-        admin.close()
+    # A new topic reaches every broker's metadata a moment after it is created: on a busy machine the first
+    # answer can list no partitions, or partitions without a leader yet.
+    deadline = time.monotonic() + 60
+    described, configs = describe_topic(bootstrap_servers, topic)
+    while (len(described) < partitions or any(p["leader_id"] < 0 for p in described)) \
+            and time.monotonic() < deadline:
+        time.sleep(0.5)
+        described, configs = describe_topic(bootstrap_servers, topic)
+    if len(described) < partitions:
+        raise KitError(f"Kafka lists {len(described)} of the {partitions} partitions of {topic} a minute after "
+                       "creating it: see each node's broker.log in the cluster's folder.")
     return {"replicas": sorted({len(p["replica_nodes"]) for p in described}),
-            "min.insync.replicas": configs.get("min.insync.replicas", {}).get("value"),
+            "min.insync.replicas": configs.get("min.insync.replicas"),
             "leaders": {p["partition_index"]: p["leader_id"] for p in described}}
 
 
@@ -178,75 +172,35 @@ def cluster_scenario(kafka: LocalKafka, topic: str = "clicks") -> Tally:
     return tally
 
 
-def wait_until_serving(base_url: str, process: subprocess.Popen, timeout_s: float = 60.0) -> None:
-    """Wait until the server answers /health, or raise with what to look at."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline and process.poll() is None:
-        try:
-            if requests.get(base_url + "/health", timeout=2).status_code == 200:
-                return
-        except requests.ConnectionError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError(f"The ingest server at {base_url} did not answer /health within {timeout_s:.0f} s "
-                       f"(exit code {process.poll()}): see its output above.")
-
-
 def shutdown_scenario(bootstrap_servers: str, topic: str, log_file: Path) -> Tally:
     """Send SIGTERM to the recommended server (python -m clickkit.ingest.serve) while clicks flow into it."""
     tally = Tally("shutdown (SIGTERM)")
     port = free_port_pair()
-    command = [sys.executable, "-m", "clickkit.ingest.serve", "--port", str(port), "--workers", "2",
-               "--threads", "4", "--topic", topic]
-    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": bootstrap_servers}
-    with open(log_file, "w") as log:
-        process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
-    base_url = f"http://127.0.0.1:{port}"
+    server = ServerProcess(["clickkit.ingest.serve", "--port", port, "--workers", 2, "--threads", 4, "--topic", topic],
+                           port, topic, log_file, env={"KAFKA_BOOTSTRAP_SERVERS": bootstrap_servers}).start()
     try:
-        wait_until_serving(base_url, process)
-        with Flow(base_url + "/clicks", tally, threads=4) as flow:
+        with Flow(f"http://127.0.0.1:{port}/clicks", tally, threads=4) as flow:
             flow.wait(lambda t: len(t.acknowledged) >= 30, 60, "30 clicks accepted before SIGTERM")
-            process.send_signal(signal.SIGTERM)
+            server.process.send_signal(signal.SIGTERM)
             stopping = time.monotonic()
-            tally.facts["exit_code"] = process.wait(timeout=40)
+            tally.facts["exit_code"] = server.process.wait(timeout=40)
             tally.facts["seconds_to_exit"] = round(time.monotonic() - stopping, 2)
+    except subprocess.TimeoutExpired:
+        tally.problems.append("the server was still running 40 s after SIGTERM")
     finally:
-        if process.poll() is None:
-            process.kill()
-            tally.problems.append("the server was still running 40 s after SIGTERM")
+        server.stop()
     audit(bootstrap_servers, topic, tally)
     return tally
 
 
-def cluster_ports() -> list:
-    """Return three free ports, each with a free neighbour, none adjacent to another."""
-    ports = []
-    while len(ports) < 3:
-        port = free_port_pair()
-        if all(abs(port - other) > 1 for other in ports):
-            ports.append(port)
-    return ports
+def start_cluster(home: Path, cache: Path) -> LocalKafka:
+    """Start three brokers on free ports."""
+    return start_on_free_ports(home, 3, cache, timeout_s=240, attempts=2)
 
 
-def start_cluster(home: Path, cache: Path, attempts: int = 2) -> LocalKafka:
-    """Start three brokers on free ports, with fresh ports on a second try: another program may take one."""
-    for attempt in range(1, attempts + 1):
-        kafka = LocalKafka(home / f"try-{attempt}", cluster_ports(), cache)
-        try:
-            kafka.start(timeout_s=240)
-            return kafka
-        except KitError:
-            if attempt == attempts:
-                raise
-
-
-def markdown_table(tallies) -> str:
+def report_table(tallies) -> str:
     """Return the report as a Markdown table, one row per scenario."""
-    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
-    for tally in tallies:
-        row = tally.row()
-        lines.append("| " + " | ".join(str(row[column]) for column in COLUMNS) + " |")
-    return "\n".join(lines)
+    return markdown_table(COLUMNS, ([tally.row()[column] for column in COLUMNS] for tally in tallies))
 
 
 def run_all(workdir: Path, cluster: bool = True) -> list:
@@ -283,7 +237,7 @@ def main(argv=None) -> int:
             except KitError as error:
                 print(f"error: {error}", file=sys.stderr)
                 return 1
-    print(markdown_table(tallies))
+    print(report_table(tallies))
     broken = False
     for tally in tallies:
         facts = {key: value for key, value in tally.facts.items() if key != "topic"}

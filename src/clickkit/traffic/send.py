@@ -130,13 +130,13 @@ def send_http(events, url: str, concurrency: int, summary: Summary, bar) -> None
 
 def send_kafka(events, bootstrap_servers: str, topic: str, summary: Summary, bar, retries: int = 3) -> None:
     """Produce the events straight to the topic, re-sending the ones Kafka did not acknowledge."""
-    from kafka import KafkaProducer
     from kafka.errors import KafkaError
 
+    from clickkit.broker import topics
+
     try:
-        producer = KafkaProducer(
-            bootstrap_servers=bootstrap_servers, acks="all", linger_ms=5, request_timeout_ms=5000,
-            delivery_timeout_ms=15000, max_block_ms=10000)
+        producer = topics.producer(bootstrap_servers, timeout_s=5.0, linger_ms=5, delivery_timeout_ms=15000,
+                                   max_block_ms=10000)
     except KafkaError as error:
         summary.note(f"Kafka is not reachable at {bootstrap_servers} ({error!r}): start it with 'make kafka-up' "
                      "or set KAFKA_BOOTSTRAP_SERVERS.")

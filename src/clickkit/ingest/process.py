@@ -1,4 +1,4 @@
-"""Start, watch and stop the servers the benchmark measures, each as its own process on a free loopback port."""
+"""Run an ingest server as a process of its own on a loopback port: start it, wait until it answers, stop it."""
 
 import os
 import signal
@@ -10,8 +10,10 @@ import urllib.request
 
 import psutil
 
+from clickkit.errors import KitError
+
 START_TIMEOUT_S = 60.0
-STOP_TIMEOUT_S = 20.0  # gunicorn's graceful timeout is 15 s: in-flight sends finish, producers flush
+STOP_TIMEOUT_S = 20.0  # the servers' graceful timeout is 15 s: in-flight sends finish, producers flush
 
 
 def cpu_seconds(pid: int) -> float:
@@ -32,16 +34,17 @@ def cpu_seconds(pid: int) -> float:
 
 
 class ServerProcess:
-    """One measured server: a `python -m ...` command serving on `port`, writing to `topic`."""
+    """A `python -m ...` command serving on `port`, writing to `topic`, its output in `log_path`."""
 
-    def __init__(self, module_args: list, port: int, topic: str, log_path):
+    def __init__(self, module_args: list, port: int, topic: str, log_path, env: dict | None = None):
         self.command = [sys.executable, "-m", *map(str, module_args)]
         self.port, self.topic, self.log_path = port, topic, log_path
+        self.env = env or {}  # on top of this process's environment, e.g. KAFKA_BOOTSTRAP_SERVERS
         self.process = None
 
     def start(self) -> "ServerProcess":
         """Start the server and wait until it answers HTTP, or raise with its log."""
-        env = dict(os.environ, CLICKS_TOPIC=self.topic, INGEST_PORT=str(self.port), PYTHONUNBUFFERED="1")
+        env = dict(os.environ, **self.env, CLICKS_TOPIC=self.topic, INGEST_PORT=str(self.port), PYTHONUNBUFFERED="1")
         with open(self.log_path, "w") as log:
             self.process = subprocess.Popen(self.command, stdout=log, stderr=subprocess.STDOUT,
                                             stdin=subprocess.DEVNULL, env=env, start_new_session=True)
@@ -53,7 +56,7 @@ class ServerProcess:
                 return self
             time.sleep(0.2)
         self.stop()
-        raise RuntimeError(f"`{' '.join(self.command)}` did not start serving on port {self.port} within "
+        raise KitError(f"`{' '.join(self.command)}` did not start serving on port {self.port} within "
                            f"{START_TIMEOUT_S:.0f}s. Its log, {self.log_path}, says:\n{self.log_tail()}")
 
     def answers(self) -> bool:
