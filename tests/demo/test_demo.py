@@ -5,6 +5,7 @@ import os
 import queue
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -181,3 +182,13 @@ def test_the_banner_says_who_can_connect_and_draws_a_qr_code_only_for_the_room(m
 
     monkeypatch.setattr(demo_module, "room_addresses", lambda: [])
     assert "no network address" in banner(fake_demo("0.0.0.0"), "localhost:9092", "clicks", started_kafka=False)
+
+
+def test_the_site_alone_on_a_busy_port_says_what_to_do_instead_of_exiting(capsys):
+    from clickkit.demo import site
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        assert site.main(["--port", str(taken.getsockname()[1]), "--url", "http://127.0.0.1:9/clicks"]) == 1
+    assert "is busy. Stop the program on it, or choose another port" in capsys.readouterr().err

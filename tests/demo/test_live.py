@@ -10,7 +10,7 @@ from kafka import KafkaProducer
 
 from clickkit.demo.answers import Answers, counting_answers
 from clickkit.demo.live import LiveError, LiveFeed, create_live_app
-from clickkit.demo.tally import LAST_EVENTS, TOP, WINDOW_S, Tally
+from clickkit.demo.tally import LAST_EVENTS, TOP, WINDOW_S, LiveTotals
 
 
 def record(tally, offset, value, timestamp_ms):
@@ -19,7 +19,7 @@ def record(tally, offset, value, timestamp_ms):
 
 
 def test_the_tally_counts_dirty_events_as_they_are_and_keeps_the_last_ten_newest_first():
-    tally, now = Tally("clicks", "localhost:9092", "now"), 1_000_000
+    tally, now = LiveTotals("clicks", "localhost:9092", "now"), 1_000_000
     events = [{"visitor_country": "BE", "visitor_platform": "mobile", "article_title": "Ghent"}] * 11 + [
         {"visitor_country": None, "visitor_platform": "desktop", "article_title": "Ghent"},
         {"visitor_country": "be", "article": "https://en.wikipedia.org/wiki/Atomium"},
@@ -42,7 +42,7 @@ def test_the_tally_counts_dirty_events_as_they_are_and_keeps_the_last_ten_newest
 
 
 def test_the_chart_covers_the_last_minute_by_the_records_own_time():
-    tally, now = Tally("clicks", "localhost:9092", "now"), 2_000_000
+    tally, now = LiveTotals("clicks", "localhost:9092", "now"), 2_000_000
     for offset, age_s in enumerate([0, 0, 5, WINDOW_S - 1, WINDOW_S, 3600]):
         record(tally, offset, {}, (now - age_s) * 1000 + 500)
     record(tally, 6, {}, (now + 30) * 1000)  # a clock ahead of ours: shown as arriving now
@@ -52,7 +52,7 @@ def test_the_chart_covers_the_last_minute_by_the_records_own_time():
 
 
 def test_long_tails_are_summed_as_others():
-    tally = Tally("clicks", "localhost:9092", "now")
+    tally = LiveTotals("clicks", "localhost:9092", "now")
     for offset in range(TOP + 3):
         record(tally, offset, {"article_title": f"article {offset:02}"}, int(time.time() * 1000))
     articles = tally.snapshot()["counts"]["article"]
@@ -60,7 +60,7 @@ def test_long_tails_are_summed_as_others():
 
 
 def test_waiting_for_a_change_returns_as_soon_as_a_record_is_counted():
-    tally = Tally("clicks", "localhost:9092", "now")
+    tally = LiveTotals("clicks", "localhost:9092", "now")
     version = tally.wait(-1, timeout_s=0)
     assert tally.wait(version, timeout_s=0.01) == version  # nothing new
     record(tally, 0, {}, 1)

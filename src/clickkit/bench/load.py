@@ -26,7 +26,7 @@ def click(bench_id: str) -> dict:
     return {**SAMPLE_CLICK, "bench_id": bench_id}
 
 
-class Tally:
+class LoadRecord:
     """Latencies, status counts and acknowledged ids, collected from many threads."""
 
     def __init__(self, measure_from: float):
@@ -68,7 +68,7 @@ class Schedule:
         return due  # timing from the due time counts the wait a late client causes (no coordinated omission)
 
 
-def http_client(url: str, batch_size: int, schedule: Schedule, tally: Tally, client_id: int) -> None:
+def http_client(url: str, batch_size: int, schedule: Schedule, tally: LoadRecord, client_id: int) -> None:
     """Send requests on one keep-alive connection until the schedule says stop."""
     parts = urlsplit(url)
     connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=REQUEST_TIMEOUT_S)
@@ -98,7 +98,7 @@ def http_client(url: str, batch_size: int, schedule: Schedule, tally: Tally, cli
     connection.close()
 
 
-def run_http(args, tally: Tally, schedule: Schedule, _=None) -> None:
+def run_http(args, tally: LoadRecord, schedule: Schedule, _=None) -> None:
     """Run --concurrency HTTP clients on threads and wait for them."""
     threads = [threading.Thread(target=http_client, args=(args.url, args.batch_size, schedule, tally,
                                                           f"{args.run_id}-{n}"), daemon=True)
@@ -118,7 +118,7 @@ def ceiling_producer(bootstrap_servers: str, topic: str):
     return producer
 
 
-def run_kafka(args, tally: Tally, schedule: Schedule, producer) -> None:
+def run_kafka(args, tally: LoadRecord, schedule: Schedule, producer) -> None:
     """Keep --concurrency sends in flight on one producer with the endpoint's settings."""
     in_flight = threading.BoundedSemaphore(args.concurrency)
 
@@ -165,7 +165,7 @@ def main(argv=None) -> int:
     producer = ceiling_producer(args.kafka, args.topic) if args.kafka else None
     start = time.perf_counter()
     measure_from = start + args.warmup
-    tally = Tally(measure_from)
+    tally = LoadRecord(measure_from)
     schedule = Schedule(start, measure_from + args.duration, args.max_requests, args.rate)
     cpu_at = {"start": time.process_time()}
     # The CPU figure covers the timed part only, as the latencies do: the warm-up's CPU is left out.

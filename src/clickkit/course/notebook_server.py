@@ -1,11 +1,15 @@
 """Serve a Flask app from a notebook: in a background thread, or in the foreground while a client runs."""
 
+import errno
+import socket
 import sys
 import threading
 import time
 from dataclasses import dataclass
 
 from werkzeug.serving import make_server
+
+from clickkit.errors import KitError
 
 
 class BackgroundServer:
@@ -26,7 +30,7 @@ class BackgroundServer:
             print(f"Already serving on {self.url}")
             return self
         self._server = bind(self.app, self.host, self.port)
-        self.port = self._server.server_port  # port 0 means "any free port"
+        self.port = self._server.port  # port 0 means "any free port"
         self._thread = threading.Thread(target=self._server.serve_forever, name="flask-server", daemon=True)
         self._thread.start()
         print(f"Serving on {self.url}")
@@ -98,16 +102,27 @@ def serve_while(app, port: int, client, on_request=None, seconds: float = 120.0,
     return served
 
 
-def bind(app, host: str, port: int):
-    """Return a threaded Werkzeug server on host:port, or raise an error that says what to do."""
+NOTEBOOK_BUSY_HINT = ("Stop the other server (is an earlier one still running? call .stop() on it), or pick another "
+                      "port with INGEST_PORT=5001. On macOS the AirPlay Receiver takes port 5000.")
+
+
+def bind(app, host: str, port: int, busy_hint: str = NOTEBOOK_BUSY_HINT):
+    """Return a threaded Werkzeug server listening on host:port (0: any free port), or raise KitError with busy_hint."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    listening = socket.socket(family, socket.SOCK_STREAM)
+    listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as Werkzeug does: a quick restart may reuse it
     try:
-        return make_server(host, port, app, threaded=True)
-    except (OSError, SystemExit):  # Werkzeug 3.1 prints its own message and exits when the port is taken
-        raise RuntimeError(
-            f"Port {port} is busy. Stop the other server (is an earlier one still "
-            "running? call .stop() on it), or pick another port with INGEST_PORT=5001. On macOS the "
-            "AirPlay Receiver takes port 5000."
-        ) from None
+        listening.bind((host, port))
+        listening.listen(128)
+    except OSError as error:
+        listening.close()
+        problem = (f"Port {port} is busy." if error.errno == errno.EADDRINUSE
+                   else f"Cannot listen on {host}:{port}: {error.strerror}.")
+        raise KitError(f"{problem} {busy_hint}") from None
+    # Werkzeug 3.1 prints its own message and exits the whole program when it cannot bind: it gets a bound socket.
+    server = make_server(host, port, app, threaded=True, fd=listening.fileno())
+    listening.close()  # the server holds its own duplicate of the socket
+    return server
 
 
 class OutputMeter:

@@ -8,7 +8,7 @@ from flask import Flask, Response, jsonify
 from kafka.errors import KafkaError
 
 from clickkit.broker.topics import UnknownTopic, consumer_at
-from clickkit.demo.tally import Tally
+from clickkit.demo.tally import LiveTotals
 from clickkit.errors import LiveError
 
 PAGE_DIR = Path(__file__).parent / "live_page"
@@ -20,11 +20,11 @@ MAX_OPEN_PAGES = 100   # each open page holds one server thread
 
 
 class LiveFeed:
-    """Read every new record of the topic on a thread of its own, into a Tally."""
+    """Read every new record of the topic on a thread of its own, into its LiveTotals."""
 
     def __init__(self, bootstrap_servers: str, topic: str, from_beginning: bool = False):
         start = "the beginning of the topic" if from_beginning else "the moment the live page started"
-        self.tally = Tally(topic, bootstrap_servers, start)
+        self.tally = LiveTotals(topic, bootstrap_servers, start)
         self.bootstrap_servers, self.topic, self.from_beginning = bootstrap_servers, topic, from_beginning
         self.stopping = threading.Event()
         self._thread = None

@@ -3,14 +3,13 @@
 import argparse
 import logging
 import signal
-import socket
 import sys
 import threading
 
 from kafka.errors import KafkaError
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
-from werkzeug.serving import make_server
 
+from clickkit.course.notebook_server import bind
 from clickkit.ingest import app as ingest_app
 from clickkit.demo.answers import Answers, counting_answers
 from clickkit.broker.local import KitError, for_settings
@@ -25,14 +24,15 @@ from clickkit.broker.topics import ensure_topic
 ALL_INTERFACES = {"0.0.0.0", "::"}
 
 
-class Background:
-    """A threaded Werkzeug server on a socket that is already listening, served from a thread."""
+DEMO_BUSY_HINT = "Is another demo running? Stop it, or choose another port: make demo ARGS='--port 8001'."
 
-    def __init__(self, listening: socket.socket):
-        # werkzeug exits the whole program when it cannot bind, so it gets a socket that is bound already.
-        self.server = make_server(listening.getsockname()[0], 0, None, threaded=True, fd=listening.fileno())
-        listening.close()  # werkzeug holds its own duplicate of the socket
-        self.port = self.server.server_address[1]
+
+class Background:
+    """A threaded Werkzeug server, bound at once (so a busy port fails first), answering once started."""
+
+    def __init__(self, host: str, port: int):
+        self.server = bind(None, host, port, DEMO_BUSY_HINT)
+        self.port = self.server.port
         self.thread = None
 
     def start(self, app) -> "Background":
@@ -52,27 +52,12 @@ class Background:
         self.server.server_close()
 
 
-def listen(host: str, port: int) -> socket.socket:
-    """Return a socket listening on host:port, or raise KitError saying how to pick another port."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a demo restarted at once may reuse its port
-    try:
-        sock.bind((host, port))
-        sock.listen(128)
-    except OSError as error:
-        sock.close()
-        raise KitError(f"Cannot listen on {host}:{port} ({error.strerror}): is another demo running? "
-                       "Stop it, or choose another port: make demo ARGS='--port 8001'.") from None
-    return sock
-
-
 class Demo:
     """Everything one demo started, so that stop() ends all of it, newest first, and nothing else."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 8000):
         self.host = host
-        self.front = Background(listen(host, port))  # first, so a busy port fails before anything starts
+        self.front = Background(host, port)  # first, so a busy port fails before anything starts
         self.port = self.front.port
         self._stops = []
         self.endpoint_url = ""
@@ -115,7 +100,7 @@ class Demo:
         app = ingest_app.create_app({"KAFKA_BOOTSTRAP_SERVERS": bootstrap_servers, "CLICKS_TOPIC": topic})
         self._stops.append(lambda: ingest_app.close_producer(app))  # after its server: flush what it holds
         # The endpoint stays on loopback whatever --host says: the room reaches it only through the site.
-        endpoint = Background(listen("127.0.0.1", 0)).start(app)
+        endpoint = Background("127.0.0.1", 0).start(app)
         self._stops.append(endpoint.stop)
         self.endpoint_url = url("127.0.0.1", endpoint.port, "/clicks")
         feed = LiveFeed(bootstrap_servers, topic, from_beginning).start()

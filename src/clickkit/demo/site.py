@@ -6,9 +6,10 @@ from urllib.parse import urlsplit
 
 import requests
 from flask import Flask, Response, jsonify, request
-from werkzeug.serving import make_server
 
 from clickkit.config import REPO_ROOT, load_settings
+from clickkit.course.notebook_server import BackgroundServer, bind
+from clickkit.errors import KitError
 
 SITE_DIR = REPO_ROOT / "site"
 FORWARD_TIMEOUT_S = 10  # a little over the endpoint's own bounded 503, so its answer gets through
@@ -60,8 +61,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     solution_server = None
     if args.with_solution:
-        from clickkit.course.notebook_server import BackgroundServer
-        from clickkit.ingest.app import create_app
+        from clickkit.ingest.app import create_app  # imports kafka-python, needed only here
 
         solution_server = BackgroundServer(create_app(), port=0).start()
         args.url = f"{solution_server.url}/clicks"
@@ -70,12 +70,14 @@ def main(argv=None) -> int:
               "INGEST_URL at the endpoint.", file=sys.stderr)
         return 2
     try:
-        server = make_server(args.host, args.port, create_site(args.url), threaded=True)
-    except OSError as error:
-        print(f"error: port {args.port} is busy ({error.strerror}): choose another with ARGS='--port 8001'.",
-              file=sys.stderr)
+        server = bind(create_site(args.url), args.host, args.port,
+                      "Stop the program on it, or choose another port: make demo-site ARGS='--port 8001'.")
+    except KitError as error:
+        print(f"error: {error}", file=sys.stderr)
+        if solution_server:
+            solution_server.stop()
         return 1
-    print(f"The fake website is at http://{args.host}:{server.server_port}/ ; its clicks go to {args.url}. "
+    print(f"The fake website is at http://{args.host}:{server.port}/ ; its clicks go to {args.url}. "
           "Ctrl-C stops it.", flush=True)
     try:
         server.serve_forever()

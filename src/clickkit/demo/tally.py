@@ -33,7 +33,7 @@ def decode(value: bytes | None):
     return (data, True) if isinstance(data, dict) else (value.decode("utf-8"), False)
 
 
-class Tally:
+class LiveTotals:
     """The running totals of one topic, fed by one consumer thread and read by any number of pages."""
 
     def __init__(self, topic: str, bootstrap_servers: str, starting_at: str):
