@@ -11,6 +11,18 @@ def port_is_open(port: int, host: str = "127.0.0.1") -> bool:
         return sock.connect_ex((host, port)) == 0
 
 
+def any_accepts(bootstrap_servers: str, timeout_s: float = 3.0) -> bool:
+    """Tell whether any host:port of a comma-separated list accepts TCP connections (a name that does not resolve: no)."""
+    for address in bootstrap_servers.split(","):
+        host, _, port = address.strip().rpartition(":")
+        try:
+            socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s).close()
+            return True
+        except (OSError, ValueError):
+            continue
+    return False
+
+
 def free_port() -> int:
     """Return a port that is free right now (another program may still take it before you bind it)."""
     with socket.socket() as sock:
