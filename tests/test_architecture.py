@@ -121,3 +121,19 @@ def test_make_test_fast_runs_with_the_projects_pytest_options():
     collected = [line for line in found.stdout.splitlines() if "::" in line]
     assert len(collected) > 50 and not any(line.split("::")[0].endswith(".ipynb") for line in collected)
     assert "deselected" in found.stdout.splitlines()[-1], "the tests that need Kafka must be left out"
+
+
+def test_errors_live_in_one_module():
+    # The reference endpoint's BadRequest is part of what the course shows; RubricFailure is how pytest shows a verdict.
+    allowed = {("clickkit.ingest.app", "BadRequest"), ("clickkit.grading.plugin", "RubricFailure")}
+    elsewhere = []
+    for path in SRC.rglob("*.py"):
+        if path.name == "errors.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ClassDef):
+                bases = [base.id if isinstance(base, ast.Name) else getattr(base, "attr", "") for base in node.bases]
+                if any(base.endswith(("Error", "Exception", "Failure")) or base == "UnknownTopic" for base in bases) \
+                        and (module_name(path), node.name) not in allowed:
+                    elsewhere.append(f"{module_name(path)}.{node.name}")
+    assert not elsewhere, f"define errors in clickkit/errors.py: {elsewhere}"

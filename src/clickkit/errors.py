@@ -5,6 +5,10 @@ class KitError(RuntimeError):
     """An error whose message tells the user what to do."""
 
 
+class UnknownTopic(KitError):
+    """The topic does not exist on the broker."""
+
+
 class BrokerNotReady(RuntimeError):
     """No working broker answers at the bootstrap address."""
 

@@ -6,7 +6,7 @@ import uuid
 from kafka.errors import KafkaError
 
 from clickkit.broker import topics
-from clickkit.errors import BrokerNotReady
+from clickkit.errors import BrokerNotReady, UnknownTopic
 from clickkit.ports import any_accepts
 
 PROBE_TOPIC = "_kit_health"
@@ -36,7 +36,7 @@ def wait_until_ready(bootstrap_servers: str, timeout_s: float = 90.0, alive=lamb
         try:
             roundtrip(bootstrap_servers, timeout_s=min(15.0, max(1.0, deadline - time.monotonic())))
             return
-        except (KafkaError, BrokerNotReady, topics.UnknownTopic, OSError, ValueError) as error:
+        except (KafkaError, BrokerNotReady, UnknownTopic, OSError, ValueError) as error:
             last_error = error
             time.sleep(0.5)
     raise BrokerNotReady(f"no working broker at {bootstrap_servers} after {timeout_s:.0f}s: {last_error!r}")
@@ -49,7 +49,7 @@ def is_ready(bootstrap_servers: str, timeout_s: float = 5.0) -> bool:
     try:
         roundtrip(bootstrap_servers, timeout_s=timeout_s)
         return True
-    except (KafkaError, BrokerNotReady, topics.UnknownTopic, OSError, ValueError):
+    except (KafkaError, BrokerNotReady, UnknownTopic, OSError, ValueError):
         return False
 
 

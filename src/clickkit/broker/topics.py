@@ -10,13 +10,9 @@ from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import ConfigResource, ConfigResourceType, NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
-from clickkit.errors import KitError
+from clickkit.errors import UnknownTopic
 
 TIMEOUT_MS = 15000
-
-
-class UnknownTopic(KitError):
-    """The topic does not exist on the broker."""
 
 
 def _bounded(bootstrap_servers: str, timeout_s: float | None) -> dict:

@@ -7,9 +7,9 @@ from pathlib import Path
 from flask import Flask, Response, jsonify
 from kafka.errors import KafkaError
 
-from clickkit.broker.topics import UnknownTopic, consumer_at
+from clickkit.broker.topics import consumer_at
 from clickkit.demo.tally import LiveTotals
-from clickkit.errors import LiveError
+from clickkit.errors import LiveError, UnknownTopic
 
 PAGE_DIR = Path(__file__).parent / "live_page"
 POLL_MS = 200          # how long the consumer waits for records before checking whether to stop
