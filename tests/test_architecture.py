@@ -137,3 +137,17 @@ def test_errors_live_in_one_module():
                         and (module_name(path), node.name) not in allowed:
                     elsewhere.append(f"{module_name(path)}.{node.name}")
     assert not elsewhere, f"define errors in clickkit/errors.py: {elsewhere}"
+
+
+def test_tools_do_not_import_the_launcher_or_take_errors_from_another_module():
+    wrong = []
+    for path in SRC.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("clickkit"):
+                names = {alias.name for alias in node.names}
+                if node.module == "clickkit.course.lab":
+                    wrong.append(f"{module_name(path)} imports the JupyterLab launcher")
+                if node.module != "clickkit.errors" and names & {"KitError", "BrokerNotReady", "GraderError",
+                                                                 "LiveError", "UnknownTopic", "EndpointError"}:
+                    wrong.append(f"{module_name(path)} takes an error from {node.module}")
+    assert not wrong, wrong

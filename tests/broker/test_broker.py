@@ -8,7 +8,8 @@ import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from clickkit.broker import local as broker
-from clickkit.broker.local import KitError, LocalKafka, Node
+from clickkit.broker.local import LocalKafka, Node
+from clickkit.errors import KitError
 from clickkit.config import load_settings
 from clickkit.ports import free_port_pair
 from compose_topology import start_proxy

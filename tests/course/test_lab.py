@@ -10,10 +10,10 @@ import time
 import pytest
 import requests
 
-from clickkit.broker.local import KitError
+from clickkit.errors import KitError
 from clickkit.config import load_settings
 from clickkit.ports import free_port
-from clickkit.course.lab import ensure_kafka
+from clickkit.broker.cli import ensure_kafka
 
 
 def test_lab_prints_a_working_url(bootstrap_servers, tmp_path):

@@ -18,7 +18,8 @@ import pytest
 import requests
 
 from clickkit.demo import run as demo_module
-from clickkit.broker.local import KitError, LocalKafka
+from clickkit.broker.local import LocalKafka
+from clickkit.errors import KitError
 from clickkit.config import REPO_ROOT, load_settings
 from clickkit.demo.run import Demo, banner
 from clickkit.broker.health import is_ready

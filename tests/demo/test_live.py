@@ -9,7 +9,8 @@ from flask import Flask
 from kafka import KafkaProducer
 
 from clickkit.demo.answers import Answers, counting_answers
-from clickkit.demo.live import LiveError, LiveFeed, create_live_app
+from clickkit.demo.live import LiveFeed, create_live_app
+from clickkit.errors import LiveError
 from clickkit.demo.tally import LAST_EVENTS, TOP, WINDOW_S, LiveTotals
 
 

@@ -25,9 +25,10 @@ from clickkit.broker.topics import create_topic
 from clickkit.bench.report import plot, summary_tables
 from clickkit.ingest.process import ServerProcess
 from clickkit.ports import free_port
-from clickkit.broker.local import KAFKA_VERSION, KitError
+from clickkit.broker.local import KAFKA_VERSION
+from clickkit.errors import KitError
 from clickkit.config import load_settings
-from clickkit.course.lab import ensure_kafka
+from clickkit.broker.cli import ensure_kafka
 from clickkit.ingest.serve import DEFAULT_THREADS, default_workers
 
 

@@ -3,8 +3,9 @@
 import argparse
 import sys
 
-from clickkit.broker.local import KAFKA_VERSION, KitError, LocalKafka, for_settings
+from clickkit.broker.local import KAFKA_VERSION, LocalKafka, for_settings
 from clickkit.config import load_settings
+from clickkit.errors import KitError
 from clickkit.broker.health import is_ready
 from clickkit.ports import port_is_open
 
@@ -17,6 +18,30 @@ REMOTE_ADVICE = ("In the devcontainer this is the compose service 'kafka': on yo
 def configured(settings) -> str:
     """Name the broker the kit is configured to use, and where that setting comes from."""
     return f"{settings.bootstrap_servers} (KAFKA_BOOTSTRAP_SERVERS)"
+
+
+def ensure_kafka(settings, starting=None):
+    """Use the configured broker if it answers, or start the kit's own at a local address; return the one started.
+
+    `starting(kafka)` is called just before a start, so that a caller can stop it even if interrupted meanwhile.
+    """
+    if is_ready(settings.bootstrap_servers):
+        print(f"Kafka answers at {configured(settings)}.")
+        return None
+    if not settings.kafka_is_local:
+        raise KitError(f"No Kafka broker answers at KAFKA_BOOTSTRAP_SERVERS={settings.bootstrap_servers}, and "
+                       f"the kit starts none there (it is not this machine). {REMOTE_ADVICE}")
+    kafka = for_settings(settings=settings)
+    if kafka.running():
+        raise KitError(f"The kit's broker runs but does not answer at {kafka.bootstrap_servers}: see "
+                       f"{kafka.nodes[0].log_file}, or restart it with make kafka-down, then make kafka-up.")
+    print(f"No Kafka broker answers at {settings.bootstrap_servers}: starting the kit's own "
+          "(the very first time, Maven downloads Kafka first)...", flush=True)
+    if starting is not None:
+        starting(kafka)
+    kafka.start()
+    print(f"Started the local Kafka broker at {kafka.bootstrap_servers} (stop it with: make kafka-down).", flush=True)
+    return kafka
 
 
 def remote_action(action: str, settings) -> int:

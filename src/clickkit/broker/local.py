@@ -10,8 +10,8 @@ from pathlib import Path
 
 from clickkit.config import load_settings
 from clickkit.ports import free_node_ports, port_is_open
-from clickkit.broker.health import BrokerNotReady, wait_for_brokers, wait_until_ready
-from clickkit.errors import KitError
+from clickkit.broker.health import wait_for_brokers, wait_until_ready
+from clickkit.errors import BrokerNotReady, KitError
 
 KAFKA_VERSION = "4.1.1"
 # Kafka's POM leaves out the log4j2 runtime and the slf4j 1.x binding; without them the broker is silent.

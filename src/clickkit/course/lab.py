@@ -5,27 +5,13 @@ import os
 import sys
 from pathlib import Path
 
-from clickkit.broker.local import KitError, for_settings
-from clickkit.broker.cli import REMOTE_ADVICE, configured
+from clickkit.broker.cli import ensure_kafka
 from clickkit.config import REPO_ROOT, load_settings
-from clickkit.broker.health import is_ready
+from clickkit.errors import KitError
 
 # Defaults for JupyterLab's notification settings: no pop-up asking about Jupyter news, no update check.
 # A student's own settings (Settings > Notifications) still win over these.
 LAB_OVERRIDES = {"@jupyterlab/apputils-extension:notification": {"fetchNews": "false", "checkForUpdates": False}}
-
-
-def ensure_kafka(settings) -> None:
-    """Use the configured broker if it answers; start the local one if the address is local."""
-    if is_ready(settings.bootstrap_servers):
-        print(f"Kafka answers at {configured(settings)}.")
-        return
-    if not settings.kafka_is_local:
-        raise KitError(f"No Kafka broker answers at KAFKA_BOOTSTRAP_SERVERS={settings.bootstrap_servers}, and "
-                       f"the kit starts none there (it is not this machine). {REMOTE_ADVICE}")
-    kafka = for_settings(settings=settings)
-    kafka.start()
-    print(f"Started the local Kafka broker at {kafka.bootstrap_servers} (stop it with: make kafka-down).")
 
 
 def quiet_jupyterlab() -> Path | None:

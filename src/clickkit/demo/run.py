@@ -12,13 +12,12 @@ from werkzeug.middleware.dispatcher import DispatcherMiddleware
 from clickkit.course.notebook_server import bind
 from clickkit.ingest import app as ingest_app
 from clickkit.demo.answers import Answers, counting_answers
-from clickkit.broker.local import KitError, for_settings
+from clickkit.broker.cli import ensure_kafka
+from clickkit.errors import KitError, LiveError
 from clickkit.config import LOCAL_HOSTS, load_settings
 from clickkit.demo.site import create_site
-from clickkit.broker.health import is_ready
 from clickkit.demo.lan import qr_code, room_addresses, url
-from clickkit.demo.live import LiveError, LiveFeed, create_live_app
-from clickkit.ports import port_is_open
+from clickkit.demo.live import LiveFeed, create_live_app
 from clickkit.broker.topics import ensure_topic
 
 ALL_INTERFACES = {"0.0.0.0", "::"}
@@ -77,22 +76,8 @@ class Demo:
 
     def start_kafka_if_needed(self, settings) -> bool:
         """Use the broker that answers, or start the kit's local one; return True if this demo started it."""
-        # Nothing listening on a local port means no broker, without waiting for Kafka's own timeout.
-        nothing_listens = settings.kafka_is_local and not port_is_open(settings.local_kafka_port)
-        if not nothing_listens and is_ready(settings.bootstrap_servers):
-            return False
-        if not settings.kafka_is_local:
-            raise KitError(f"No Kafka broker answers at KAFKA_BOOTSTRAP_SERVERS={settings.bootstrap_servers}. "
-                           "Check the address, or unset the variable to use the kit's local broker.")
-        kafka = for_settings(settings=settings)
-        if kafka.running():
-            raise KitError(f"The kit's broker runs but does not answer at {kafka.bootstrap_servers}: see "
-                           f"{kafka.nodes[0].log_file}, or restart it with make kafka-down.")
-        print(f"No Kafka broker answers at {settings.bootstrap_servers}: starting the kit's own "
-              "(the very first time, Maven downloads Kafka first)...", flush=True)
-        self._stops.append(kafka.stop)  # also when Ctrl+C comes while it starts
-        kafka.start()
-        return True
+        # Registered before the start: Ctrl+C while Kafka starts must stop it too.
+        return ensure_kafka(settings, starting=lambda kafka: self._stops.append(kafka.stop)) is not None
 
     def start(self, bootstrap_servers: str, topic: str, from_beginning: bool = False) -> "Demo":
         """Start the endpoint, the live page's consumer and the site on the bound port."""

@@ -22,9 +22,9 @@ import nbformat
 from clickkit.grading import gradebook
 from clickkit.grading import rubric
 from clickkit.grading import sandbox
-from clickkit.broker.local import KitError
+from clickkit.errors import KitError
 from clickkit.config import REPO_ROOT, load_settings
-from clickkit.course.lab import ensure_kafka
+from clickkit.broker.cli import ensure_kafka
 from clickkit.errors import GraderError
 from clickkit.ports import free_port
 

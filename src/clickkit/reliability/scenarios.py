@@ -18,7 +18,8 @@ from pathlib import Path
 
 import requests
 
-from clickkit.broker.local import KitError, LocalKafka, start_on_free_ports
+from clickkit.broker.local import LocalKafka, start_on_free_ports
+from clickkit.errors import KitError
 from clickkit.reliability.audit import HTTP_TIMEOUT_S, Flow, Tally, audit, post, send_click
 from clickkit.config import load_settings
 from clickkit.course.notebook_server import BackgroundServer
