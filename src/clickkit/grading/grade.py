@@ -30,6 +30,7 @@ from clickkit.ports import free_port
 
 SOLUTION = REPO_ROOT / "solutions" / "01-ingest-api.ipynb"
 CHECK_TAG = "check"
+SANDBOX_LINE = "Sandboxed as uid "  # the first line of each submission's log, when sandboxed
 # Run before the student's first cell: a blocking app.run() serves in the background on the grader's port,
 # and every app the notebook serves is remembered, so that it can be served again after the notebook stops it.
 SETUP_CODE = """
@@ -111,6 +112,9 @@ def grade_one(path: Path, name: str, out: Path, settings, limits: Limits, spec_r
         command = pytest_command(copy, work, junit, limits, spec_root is not None)
         budget = limits.notebook_s + limits.cell_s + 240  # the cells, one more hung cell, start-up and the probes
         with open(log, "w", encoding="utf-8") as output:
+            if spec_root is not None:
+                output.write(f"{SANDBOX_LINE}{uid} (its processes: ps -u {uid})\n")
+                output.flush()
             try:
                 subprocess.run(command, env=env, stdout=output, stderr=subprocess.STDOUT, timeout=budget, cwd=work)
             except subprocess.TimeoutExpired:
