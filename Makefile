@@ -47,7 +47,7 @@ test: $(READY)
 
 # The inner loop: no broker, no Java, no notebooks.
 test-fast: $(READY)
-	$(BIN)/python -m pytest tests -m "not kafka and not slow" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest tests -m "not kafka and not slow and not java" $(PYTEST_ARGS)
 
 kafka-up: $(READY)
 	$(BIN)/python -m clickkit.broker up

@@ -62,6 +62,7 @@ def test_maven_missing_or_broken(tmp_path):
     assert not broken.ok and "does not run: The JAVA_HOME environment variable" in broken.text
 
 
+@pytest.mark.java
 def test_java_and_maven_of_this_machine_are_reported_with_their_versions():
     java, maven = doctor.check_java(), doctor.check_maven()
     assert java.ok and re.match(r"Java \d+[\d.]* \(/", java.text), java.text
