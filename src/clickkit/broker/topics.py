@@ -77,9 +77,15 @@ def _read_to_end(consumer: KafkaConsumer, timeout_s: float) -> tuple:
 
 def records_since(bootstrap_servers: str, topic: str, since: dict, timeout_s: float = 15.0) -> list:
     """Return every record written after the `since` offsets ({partition: offset}), oldest first per partition."""
+    return read_to_end_since(bootstrap_servers, topic, since, timeout_s)[0]
+
+
+def read_to_end_since(bootstrap_servers: str, topic: str, since: dict, timeout_s: float = 15.0) -> tuple:
+    """Return the records written after `since`, whether all were read in time, and where each partition's log starts."""
     consumer = consumer_at(bootstrap_servers, topic, since)
     try:
-        return _read_to_end(consumer, timeout_s)[0]
+        starts = {tp.partition: offset for tp, offset in consumer.beginning_offsets(list(consumer.assignment())).items()}
+        return (*_read_to_end(consumer, timeout_s), starts)
     finally:
         consumer.close()
 
