@@ -1,6 +1,7 @@
 """Generate the student notebooks (notebooks/NAME.ipynb) from the solution notebooks (solutions/NAME.ipynb)."""
 
 import argparse
+import hashlib
 import sys
 from pathlib import Path
 
@@ -70,10 +71,12 @@ def has_top_level_stub(source: str) -> bool:
 
 
 def make_exercise(solution: nbformat.NotebookNode, name: str) -> nbformat.NotebookNode:
-    """Return the student version of a solution notebook: stubs, no outputs, no cell ids."""
+    """Return the student version of a solution notebook: stubs, no outputs, the solution's cell ids."""
     exercise = nbformat.v4.new_notebook(metadata={"kernelspec": solution.metadata.get("kernelspec", {}),
                                                   "language_info": {"name": "python"}})
-    exercise.nbformat_minor = 4  # the format before cell ids: random ids would make every regeneration a diff
+    # The solution's own cell ids: stable, so regenerating makes no diff, and the grader finds each check cell by
+    # its id however a student moves, edits or deletes the others (Jupyter keeps the ids a notebook has).
+    exercise.nbformat_minor = 5
     for index, cell in enumerate(solution.cells):
         where = f"{name}, cell {index + 1}"
         tags = list(cell.metadata.get("tags", []))
@@ -89,7 +92,7 @@ def make_exercise(solution: nbformat.NotebookNode, name: str) -> nbformat.Notebo
             new = nbformat.v4.new_raw_cell(cell.source)
         if tags:
             new.metadata["tags"] = tags
-        new.pop("id", None)
+        new["id"] = cell.get("id") or hashlib.sha1(f"{name}:{index}".encode()).hexdigest()[:8]  # stable too
         exercise.cells.append(new)
     return exercise
 

@@ -22,7 +22,7 @@ import nbformat
 from clickkit.broker.cli import ensure_kafka
 from clickkit.config import CLICKS_TOPIC, REPO_ROOT, load_settings
 from clickkit.errors import GraderError, KitError
-from clickkit.grading import gradebook, rubric, sandbox
+from clickkit.grading import cgroups, gradebook, rubric, sandbox
 from clickkit.grading.brokers import PrivateBrokers
 from clickkit.ports import free_port
 
@@ -64,16 +64,29 @@ class Limits:
 def prepare(path: Path, folder: Path) -> Path:
     """Write the private copy to grade: the grader's setup cell first, the check cells restored from the solution."""
     notebook = nbformat.read(path, as_version=4)  # raises on a file that is not a notebook
-    checks = {cell.get("id"): cell.source for cell in nbformat.read(SOLUTION, as_version=4).cells
-              if CHECK_TAG in cell.metadata.get("tags", [])}
+    checks = [cell for cell in nbformat.read(SOLUTION, as_version=4).cells if CHECK_TAG in cell.metadata.get("tags", [])]
+    by_id = {cell.get("id"): cell.source for cell in checks if cell.get("id")}
+    by_title = {check_title(cell.source): cell.source for cell in checks}
     for cell in notebook.cells:
-        if cell.get("id") in checks:
-            cell.source = checks[cell.get("id")]  # matched by the cell's id: editing a check changes nothing
-            cell.cell_type, cell.metadata["tags"] = "code", sorted({*cell.metadata.get("tags", []), CHECK_TAG})
-    notebook.cells.insert(0, nbformat.v4.new_code_cell(SETUP_CODE))
+        # Matched by the cell's id, else by the title of its check(...): editing, moving or deleting a check cell
+        # changes nothing for the others (Jupyter gives cells new ids when a notebook had none).
+        source = by_id.get(cell.get("id")) or (cell.cell_type == "code" and by_title.get(check_title(cell.source)))
+        if source:
+            cell.source = source
+            cell.metadata["tags"] = sorted({*cell.metadata.get("tags", []), CHECK_TAG})
+    setup = nbformat.v4.new_code_cell(SETUP_CODE)
+    if notebook.nbformat_minor < 5:
+        setup.pop("id")  # a notebook from before cell ids
+    notebook.cells.insert(0, setup)
     copy = folder / "submission.ipynb"
     nbformat.write(notebook, copy)
     return copy
+
+
+def check_title(source: str) -> str | None:
+    """Return the title of the first `with check("...")` in a cell's code, or None."""
+    found = re.search(r"""check\(\s*(["'])(.+?)\1""", source)
+    return found.group(2) if found else None
 
 
 def pytest_command(copy: Path, work: Path, junit: Path, limits: Limits, sandboxed: bool, extra=()) -> list:
@@ -93,13 +106,13 @@ def grade_one(path: Path, name: str, out: Path, brokers: PrivateBrokers, limits:
     folder, link = work / "submission", work / "link"
     folder.mkdir()
     link.mkdir(mode=0o755)
+    uid = 100_000 + free_port()  # a user of its own: process limits then count this kernel alone
     try:
         try:
             copy = prepare(path, folder)
         except Exception as error:  # not JSON, not a notebook: the student's file, not the grader
             return gradebook.Result(name, remark=f"The grader could not read this notebook: {error}"[:300])
         (work / "pytest.ini").write_text("[pytest]\n", encoding="utf-8")
-        uid = 100_000 + free_port()  # a user of its own: process limits then count this kernel alone
         sandbox.prepare_folder(folder, uid)
         junit = out / "junit" / (name.replace("/", "__").removesuffix(".ipynb") + ".xml")
         junit.parent.mkdir(parents=True, exist_ok=True)
@@ -122,6 +135,7 @@ def grade_one(path: Path, name: str, out: Path, brokers: PrivateBrokers, limits:
                 return gradebook.Result(name, remark=f"Grading this notebook took over {budget:.0f} s and was stopped.")
         return read_results(work / "results.json", name, log)
     finally:
+        cgroups.remove(uid)
         shutil.rmtree(work, ignore_errors=True)
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import clickkit
 from clickkit.config import CLICKS_TOPIC
+from clickkit.grading import cgroups
 
 FOLDER_VARIABLE = "CLICKKIT_SANDBOX_FOLDER"   # the submission's private copy: the only writable place
 UID_VARIABLE = "CLICKKIT_SANDBOX_UID"         # a user of its own, so process limits count only this kernel
@@ -46,6 +47,7 @@ class Limits:
     file_bytes: int = 100 * 2**20   # the largest file it may write
     tmp_bytes: int = 256 * 2**20    # its /tmp, a tmpfs in memory
     niceness: int = 10              # below the grader and the brokers: a busy loop cannot slow the probes
+    group_memory_bytes: int = 3 * 2**30  # the whole sandbox, /tmp included, where a control group can be made
 
 
 def bwrap() -> str | None:
@@ -169,6 +171,10 @@ def main(argv=None) -> None:
               sys.executable, "-m", "ipykernel_launcher", "-f", "/connection.json"]
     sandboxed = command(kernel, folder, uid, {"/connection.json": connection}, link=link,
                         env=kernel_environment(folder, kafka_port))
+    if os.geteuid() == 0:
+        limits = Limits()
+        for line in cgroups.confine(uid, limits.group_memory_bytes, limits.processes) or ["none (rlimits only)"]:
+            print(f"Sandbox control group: {line}", file=sys.stderr, flush=True)
     os.execv(sandboxed[0], sandboxed)
 
 
