@@ -135,8 +135,8 @@ import glob, os, socket
 seen = []
 allowed = {"PATH", "HOME", "TMPDIR", "LANG", "MPLBACKEND", "MPLCONFIGDIR", "IPYTHONDIR", "PYTHONDONTWRITEBYTECODE",
            "KAFKA_BOOTSTRAP_SERVERS", "CLICKS_TOPIC", "INGEST_PORT", "INGEST_URL", "PWD", "SHLVL", "_",
-           "JPY_SESSION_NAME", "PYDEVD_USE_FRAME_EVAL", "CLICOLOR", "FORCE_COLOR", "PAGER", "MPLBACKEND", "TERM",
-           "GIT_PAGER", "COLUMNS", "LINES"}
+           "JPY_SESSION_NAME", "PYDEVD_USE_FRAME_EVAL", "CLICOLOR", "CLICOLOR_FORCE", "FORCE_COLOR", "PAGER", "TERM",
+           "GIT_PAGER", "COLUMNS", "LINES"}  # the instructor's own are absent: these are ipykernel's
 seen += [f"variable {name}" for name in os.environ if name not in allowed]
 interfaces = [line.split(":")[0].strip() for line in open("/proc/net/dev").read().splitlines()[2:]]
 seen += [f"interface {name}" for name in interfaces if name != "lo"]
