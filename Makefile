@@ -91,7 +91,7 @@ grade: $(READY)
 
 check: $(READY)
 	@test -n "$(NOTEBOOK)" || { echo "Usage: make check NOTEBOOK=notebooks/01-ingest-api.ipynb"; exit 2; }
-	$(BIN)/python -m clickkit.grading --visible "$(NOTEBOOK)"
+	$(BIN)/python -m clickkit.course.selfcheck "$(NOTEBOOK)"
 
 clean: kafka-down cluster-down
 	rm -rf .kit

@@ -1,12 +1,10 @@
 """Grade students' ingest notebooks: each one sandboxed under nbval, its endpoint tested check by check.
 
     python -m clickkit.grading SUBMISSIONS [--jobs N] [--out FOLDER]    # a notebook or a folder of them
-    python -m clickkit.grading --visible NOTEBOOK                        # a student's own run of the checks
 """
 
 import argparse
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -136,26 +134,6 @@ def read_results(path: Path, name: str, log: Path) -> gradebook.Result:
     return gradebook.Result(name, results["verdicts"])
 
 
-def check_visible(path: Path, limits: Limits) -> int:
-    """Run a student's notebook with the checks they saw (restored from the solution); print each one's result."""
-    settings = load_settings()
-    ensure_kafka(settings)
-    work = Path(tempfile.mkdtemp(prefix="clickkit-check-"))
-    try:
-        copy = prepare(path, work)
-        (work / "pytest.ini").write_text("[pytest]\n", encoding="utf-8")
-        port = free_port()
-        env = dict(os.environ, INGEST_PORT=str(port), INGEST_URL=f"http://127.0.0.1:{port}/clicks", MPLBACKEND="Agg")
-        command = pytest_command(copy, work, work / "junit.xml", limits, False, ["--grade-visible"])
-        finished = subprocess.run(command, env=env, capture_output=True, text=True, timeout=limits.notebook_s + 120,
-                                  cwd=work)
-        lines = finished.stdout.split("The notebook's checks:", 1)[-1].strip().splitlines()
-        print("\n".join(line for line in lines if not re.match(r"=|\d+ (passed|failed)", line)))
-        return 0 if all(line.startswith("✓") for line in lines if line[:1] in "✓✗") else 1
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-
-
 def find_submissions(path: Path) -> list:
     """Return the notebooks to grade: the file itself, or every notebook under the folder."""
     if path.is_file():
@@ -200,7 +178,6 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m clickkit.grading", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("submissions", type=Path, help="a notebook, or a folder searched for notebooks")
-    parser.add_argument("--visible", action="store_true", help="run one notebook's own checks only (make check)")
     parser.add_argument("--out", type=Path, help="folder for the gradebook (default: gradebook-<time>)")
     parser.add_argument("--jobs", type=int, default=1, help="submissions graded at once (default 1)")
     parser.add_argument("--cell-timeout", type=float, default=Limits.cell_s, help="seconds per cell")
@@ -208,8 +185,6 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     paths = find_submissions(args.submissions) if args.submissions.exists() else []
     limits = Limits(cell_s=args.cell_timeout, notebook_s=args.notebook_timeout)
-    if args.visible and len(paths) == 1:
-        return check_visible(paths[0], limits)
     if not paths:
         print(f"error: no notebook found at {args.submissions}. Give a .ipynb file or a folder of them.",
               file=sys.stderr)
