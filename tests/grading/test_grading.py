@@ -134,13 +134,6 @@ def test_the_sandbox_hides_the_instructors_files(tmp_path):
     assert "solutions" not in seen.stdout and "123457" in seen.stdout
 
 
-def test_a_student_runs_the_visible_checks_of_their_own_notebook(capsys, bootstrap_servers):
-    assert grading.main(["--visible", str(EXERCISE)]) == 1
-    printed = capsys.readouterr().out
-    assert "✗ Task 1: read_click() returns a click and refuses what is not one" in printed
-    assert "read_click() is not written yet" in printed and "✓" not in printed
-
-
 def test_the_docs_rubric_table_is_the_rubric():
     docs = (REPO_ROOT / "docs" / "grading.md").read_text(encoding="utf-8")
     section = docs.split("## The rubric", 1)[1].split("\n## ", 1)[0]
