@@ -77,6 +77,7 @@ def test_a_release_is_not_written_into_a_folder_that_holds_files(release, capsys
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(3600)  # set-up, four notebooks twice and two gradings: minutes on a busy 2-core machine
 def test_the_instructors_round_trip(release, tmp_path, bootstrap_servers, capsys):
     started, times = time.monotonic(), {}
     clone = tmp_path / "student-clone"

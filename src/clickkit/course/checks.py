@@ -9,10 +9,6 @@ STUB_MARK = "is not written yet"  # in every stub's message: exercises.CODE_STUB
 RED, BOLD, RESET = "\x1b[0;31m", "\x1b[1m", "\x1b[0m"
 
 
-class StudentCodeError(Exception):
-    """The student's code raised or hung; the message names the call and its input."""
-
-
 def plain(error: BaseException) -> BaseException:
     """Make IPython show the error as its message only: no frames from the check's helpers or contextlib."""
     first, *rest = str(error).splitlines() or [type(error).__name__]
@@ -31,9 +27,7 @@ def check(requirement: str):
     __tracebackhide__ = True  # pytest and IPython's debugger skip this frame too
     try:
         yield
-    except AssertionError as error:
-        raise failed(requirement, str(error)) from None
-    except StudentCodeError as error:
+    except AssertionError as error:  # the check's own asserts, and call()'s account of the student's code
         raise failed(requirement, str(error)) from None
     except NotImplementedError as error:
         raise failed(requirement, f"{error}\n{STUB_HINT}") from None
@@ -50,7 +44,8 @@ def check(requirement: str):
 def call(what: str, function, *args, seconds: float = 15.0, on_timeout: str = "", hint: str = "", **kwargs):
     """Return function(*args, **kwargs), run with a time limit; name `what` (the call and its input) if it fails.
 
-    A call still running after `seconds` is left behind in its thread, which the check reports.
+    A call still running after `seconds` is left behind in its thread, which the check reports. Any failure
+    is an AssertionError that check() shows as the requirement's message.
     """
     outcome = {}
 
@@ -64,13 +59,13 @@ def call(what: str, function, *args, seconds: float = 15.0, on_timeout: str = ""
     worker.start()
     worker.join(seconds)
     if worker.is_alive():
-        raise StudentCodeError(f"{what} had not finished after {seconds:g} s, so the check stopped waiting. "
+        raise AssertionError(f"{what} had not finished after {seconds:g} s, so the check stopped waiting. "
                                f"{on_timeout or 'Look for a loop that never ends or a wait without a timeout.'}")
     error = outcome.get("error")
     if isinstance(error, (NotImplementedError, NameError)):
         raise error
     if error is not None:
-        raise StudentCodeError(f"{what} raised {type(error).__name__}: {error}.{hint_for(error) or hint}\n"
+        raise AssertionError(f"{what} raised {type(error).__name__}: {error}.{hint_for(error) or hint}\n"
                                "To see where, run that call in a cell of your own, fix it, then this check again.")
     return outcome["value"]
 
