@@ -185,13 +185,6 @@ def test_a_broker_fault_is_a_grader_error_and_costs_no_points(tmp_path, monkeypa
     assert "not your fault" in (tmp_path / "out" / "feedback" / "solution.md").read_text()
 
 
-def test_a_student_runs_the_visible_checks_of_their_own_notebook(capsys, bootstrap_servers):
-    assert grading.main(["--visible", str(EXERCISE)]) == 1
-    printed = capsys.readouterr().out
-    assert "✗ Task 1: read_click() returns a click and refuses what is not one" in printed
-    assert "read_click() is not written yet" in printed and "✓" not in printed
-
-
 def test_the_docs_rubric_table_is_the_rubric():
     docs = (REPO_ROOT / "docs" / "grading.md").read_text(encoding="utf-8")
     section = docs.split("## The rubric", 1)[1].split("\n## ", 1)[0]

@@ -1,7 +1,6 @@
 """Generate the student notebooks (notebooks/NAME.ipynb) from the solution notebooks (solutions/NAME.ipynb)."""
 
 import argparse
-import hashlib
 import sys
 from pathlib import Path
 
@@ -74,11 +73,12 @@ def make_exercise(solution: nbformat.NotebookNode, name: str) -> nbformat.Notebo
     """Return the student version of a solution notebook: stubs, no outputs, the solution's cell ids."""
     exercise = nbformat.v4.new_notebook(metadata={"kernelspec": solution.metadata.get("kernelspec", {}),
                                                   "language_info": {"name": "python"}})
-    # The solution's own cell ids: stable, so regenerating makes no diff, and the grader finds each check cell by
-    # its id however a student moves, edits or deletes the others (Jupyter keeps the ids a notebook has).
-    exercise.nbformat_minor = 5
+    exercise.nbformat_minor = 5  # cell ids: make check and the grader find a student's check cells by them
     for index, cell in enumerate(solution.cells):
         where = f"{name}, cell {index + 1}"
+        if not cell.get("id"):
+            raise MarkerError(f"{where} has no cell id: open the solution in JupyterLab and save it "
+                              "(nbformat 4.5 gives every cell one), then run 'make exercises' again.")
         tags = list(cell.metadata.get("tags", []))
         if cell.cell_type == "code":
             stub_runs = has_top_level_stub(cell.source)
@@ -92,7 +92,7 @@ def make_exercise(solution: nbformat.NotebookNode, name: str) -> nbformat.Notebo
             new = nbformat.v4.new_raw_cell(cell.source)
         if tags:
             new.metadata["tags"] = tags
-        new["id"] = cell.get("id") or hashlib.sha1(f"{name}:{index}".encode()).hexdigest()[:8]  # stable too
+        new["id"] = cell["id"]  # the same id in the solution, the exercise and the student's copy
         exercise.cells.append(new)
     return exercise
 

@@ -1,12 +1,10 @@
 """Grade students' ingest notebooks: each one sandboxed under nbval, its endpoint tested check by check.
 
     python -m clickkit.grading SUBMISSIONS [--jobs N] [--out FOLDER]    # a notebook or a folder of them
-    python -m clickkit.grading --visible NOTEBOOK                        # a student's own run of the checks
 """
 
 import argparse
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -19,8 +17,8 @@ from pathlib import Path
 
 import nbformat
 
-from clickkit.broker.cli import ensure_kafka
 from clickkit.config import CLICKS_TOPIC, REPO_ROOT, load_settings
+from clickkit.course.check_cells import restore_checks
 from clickkit.errors import GraderError, KitError
 from clickkit.grading import cgroups, gradebook, rubric, sandbox
 from clickkit.grading.brokers import PrivateBrokers
@@ -28,7 +26,6 @@ from clickkit.ports import free_port
 
 SOLUTION = REPO_ROOT / "solutions" / "01-ingest-api.ipynb"
 GRADED_NOTEBOOK = Path("notebooks") / "01-ingest-api.ipynb"  # where a student's repository holds the graded lab
-CHECK_TAG = "check"
 SANDBOX_LINE = "Sandboxed as uid "  # the first line of each submission's log, when sandboxed
 # Run before the student's first cell: a blocking app.run() serves in the background on the grader's port,
 # and every app the notebook serves is remembered, so that it can be served again after the notebook stops it.
@@ -64,16 +61,7 @@ class Limits:
 def prepare(path: Path, folder: Path) -> Path:
     """Write the private copy to grade: the grader's setup cell first, the check cells restored from the solution."""
     notebook = nbformat.read(path, as_version=4)  # raises on a file that is not a notebook
-    checks = [cell for cell in nbformat.read(SOLUTION, as_version=4).cells if CHECK_TAG in cell.metadata.get("tags", [])]
-    by_id = {cell.get("id"): cell.source for cell in checks if cell.get("id")}
-    by_title = {check_title(cell.source): cell.source for cell in checks}
-    for cell in notebook.cells:
-        # Matched by the cell's id, else by the title of its check(...): editing, moving or deleting a check cell
-        # changes nothing for the others (Jupyter gives cells new ids when a notebook had none).
-        source = by_id.get(cell.get("id")) or (cell.cell_type == "code" and by_title.get(check_title(cell.source)))
-        if source:
-            cell.source = source
-            cell.metadata["tags"] = sorted({*cell.metadata.get("tags", []), CHECK_TAG})
+    restore_checks(notebook, nbformat.read(SOLUTION, as_version=4))  # editing, moving or deleting one changes nothing
     setup = nbformat.v4.new_code_cell(SETUP_CODE)
     if notebook.nbformat_minor < 5:
         setup.pop("id")  # a notebook from before cell ids
@@ -81,12 +69,6 @@ def prepare(path: Path, folder: Path) -> Path:
     copy = folder / "submission.ipynb"
     nbformat.write(notebook, copy)
     return copy
-
-
-def check_title(source: str) -> str | None:
-    """Return the title of the first `with check("...")` in a cell's code, or None."""
-    found = re.search(r"""check\(\s*(["'])(.+?)\1""", source)
-    return found.group(2) if found else None
 
 
 def pytest_command(copy: Path, work: Path, junit: Path, limits: Limits, sandboxed: bool, extra=()) -> list:
@@ -149,26 +131,6 @@ def read_results(path: Path, name: str, log: Path) -> gradebook.Result:
     if results["grader_error"] or not results["verdicts"]:
         raise GraderError(f"{name}: {results['grader_error'] or 'no check was judged'} (log: {log})")
     return gradebook.Result(name, results["verdicts"])
-
-
-def check_visible(path: Path, limits: Limits) -> int:
-    """Run a student's notebook with the checks they saw (restored from the solution); print each one's result."""
-    settings = load_settings()
-    ensure_kafka(settings)
-    work = Path(tempfile.mkdtemp(prefix="clickkit-check-"))
-    try:
-        copy = prepare(path, work)
-        (work / "pytest.ini").write_text("[pytest]\n", encoding="utf-8")
-        port = free_port()
-        env = dict(os.environ, INGEST_PORT=str(port), INGEST_URL=f"http://127.0.0.1:{port}/clicks", MPLBACKEND="Agg")
-        command = pytest_command(copy, work, work / "junit.xml", limits, False, ["--grade-visible"])
-        finished = subprocess.run(command, env=env, capture_output=True, text=True, timeout=limits.notebook_s + 120,
-                                  cwd=work)
-        lines = finished.stdout.split("The notebook's checks:", 1)[-1].strip().splitlines()
-        print("\n".join(line for line in lines if not re.match(r"=|\d+ (passed|failed)", line)))
-        return 0 if all(line.startswith("✓") for line in lines if line[:1] in "✓✗") else 1
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
 
 
 def find_submissions(path: Path) -> dict:
@@ -249,7 +211,6 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m clickkit.grading", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("submissions", type=Path, help="a notebook, or a folder searched for notebooks")
-    parser.add_argument("--visible", action="store_true", help="run one notebook's own checks only (make check)")
     parser.add_argument("--out", type=Path, help="folder for the gradebook (default: gradebook-<time>)")
     parser.add_argument("--jobs", type=int, default=1, help="submissions graded at once (default 1)")
     parser.add_argument("--cell-timeout", type=float, default=Limits.cell_s, help="seconds per cell")
@@ -257,8 +218,6 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     paths = find_submissions(args.submissions) if args.submissions.exists() else {}
     limits = Limits(cell_s=args.cell_timeout, notebook_s=args.notebook_timeout)
-    if args.visible and len(paths) == 1:
-        return check_visible(next(iter(paths.values())), limits)
     if not paths:
         print(f"error: no notebook found at {args.submissions}. Give a .ipynb file or a folder of them.",
               file=sys.stderr)

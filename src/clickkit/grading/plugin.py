@@ -48,7 +48,6 @@ def pytest_addoption(parser):
     group.addoption("--grade-notebook-timeout", type=float, default=180.0, help="seconds for all the cells")
     group.addoption("--grade-output-cap", type=int, default=100_000, help="characters of output allowed")
     group.addoption("--grade-check", action="append", default=[], help="run only this rubric check (repeatable)")
-    group.addoption("--grade-visible", action="store_true", help="only the notebook's own check cells, no rubric")
 
 
 def pytest_configure(config):
@@ -69,8 +68,6 @@ def pytest_collection_modifyitems(session, config, items):
     """Append one test per rubric check, inside the notebook's file node so that its kernel is still alive."""
     cells = [item for item in items if isinstance(item, IPyNbCell)]
     if not cells:
-        return
-    if config.getoption("grade_visible"):
         return
     chosen = config.getoption("grade_check") or [check.key for check in rubric.RUBRIC]
     unknown = set(chosen) - set(rubric.CHECKS)
@@ -122,14 +119,6 @@ def pytest_sessionfinish(session):
     session.config.grading.write()
 
 
-def pytest_terminal_summary(terminalreporter, config):
-    """With --grade-visible, list the notebook's check cells: passed, or the message of their failure."""
-    if config.getoption("grade_visible"):
-        terminalreporter.write_line("\nThe notebook's checks:")
-        for line in config.grading.visible or ["(no check cell ran)"]:
-            terminalreporter.write_line(line)
-
-
 class Grading:
     """What one submission's run has shown so far, and the verdicts once the endpoint is probed."""
 
@@ -139,16 +128,12 @@ class Grading:
         self.output_cap = config.getoption("grade_output_cap")
         self.started, self.output_chars, self.cell_errors, self.topic_start = 0.0, 0, [], {}
         self.link, self.endpoint_url = None, ""
-        self.verdicts, self.grader_error, self.visible = None, None, []
+        self.verdicts, self.grader_error = None, None
 
     def saw_cell(self, item, report) -> None:
         outputs = getattr(item, "test_outputs", None) or []
         self.output_chars += sum(len(json.dumps(out.get("text", out.get("data", "")))) for out in outputs)
         errors = [out for out in outputs if out.get("output_type") == "error"]
-        if "check" in item.cell.metadata.get("tags", []):
-            printed = "".join(out.get("text", "") for out in outputs if out.get("output_type") == "stream")
-            self.visible.append(str(errors[0]["evalue"]).strip() if errors else printed.strip() or
-                                f"cell {item.cell_num}: did not finish")
         if errors:
             name, value = errors[0]["ename"], str(errors[0]["evalue"])
             if name == "KeyboardInterrupt" and item.parent.timed_out:
