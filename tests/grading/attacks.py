@@ -211,9 +211,8 @@ from clickkit.course.notebook_server import BackgroundServer
 reference_server = BackgroundServer(app, port=settings.ingest_port).start()
 '''
 
-# name -> (base, patches, what the test asserts of it). base: "solution" or "exercise". A patch is (old, new): replace
-# old in the first code cell that has it, or (None, code): add a code cell with that code after the first cell
-# (after the cell that defines `settings`, for the attacks that need it).
+# name -> (base, patches). base: "solution" or "exercise". A patch is (old, new): replace old in the first code cell
+# that has it; (None, code): add a code cell after the cell that defines `settings`; ("END", code): add one at the end.
 ATTACKS = {
     "vandal": ("solution", [(None, VANDAL)]),
     "purger": ("solution", [(None, PURGER)]),
@@ -227,6 +226,8 @@ ATTACKS = {
     "resource": ("solution", [(None, RESOURCE)]),
     "daemon": ("solution", [(None, DAEMON)]),
     "reference": ("exercise", [(None, REFERENCE)]),
+    # Not an attack: an honest endpoint with no factory left in the kernel. The outage is graded all the same.
+    "no-factory": ("solution", [("END", "del create_app")]),
 }
 
 
@@ -239,6 +240,9 @@ def write_attack(name: str, folder, solution, exercise, **values):
     for old, new in patches:
         for key, value in values.items():
             new = new.replace("{" + key + "}", str(value))
+        if old == "END":
+            notebook.cells.append(nbformat.v4.new_code_cell(new))
+            continue
         if old is None:  # after the cell that reads the settings: the attack needs the broker's address
             where = next(n for n, c in enumerate(notebook.cells) if c.cell_type == "code" and "settings =" in c.source)
             notebook.cells.insert(where + 1, nbformat.v4.new_code_cell(new.strip()))

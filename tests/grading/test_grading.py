@@ -32,7 +32,7 @@ SOLUTION = REPO_ROOT / "solutions" / "01-ingest-api.ipynb"
 EXERCISE = REPO_ROOT / "notebooks" / "01-ingest-api.ipynb"
 EXPECTED_LOST = {"solution": set(), "exercise-untouched": EVERYTHING, "not-a-notebook": EVERYTHING,
                  **{name: lost for name, (_, lost) in SAMPLES.items()}}
-VICTIMS = [f"{name}-victim" for name in ATTACKS]
+VICTIMS = [f"{name}-victim" for name in ATTACKS if name != "no-factory"]
 
 
 @pytest.fixture(scope="module")
@@ -44,8 +44,9 @@ def graded(tmp_path_factory):
     (folder / "not-a-notebook.ipynb").write_text("{ this is not JSON")
     for name in SAMPLES:
         write_sample(name, folder, class_folder=folder, outside=outside, solutions=SOLUTION)
-    for name, victim in zip(ATTACKS, VICTIMS):  # sorted by name, each victim is graded right after its attack
+    for name in ATTACKS:
         write_attack(name, folder, SOLUTION, EXERCISE, class_folder=folder, solutions=SOLUTION)
+    for victim in VICTIMS:  # sorted by name, each victim is graded right after its attack
         (folder / f"{victim}.ipynb").write_bytes(SOLUTION.read_bytes())
     out = tmp_path_factory.mktemp("gradebook")
     began = time.monotonic()
@@ -128,9 +129,9 @@ def test_the_sandbox_contained_the_escape_the_fork_bomb_and_the_10_gib(graded):
 def test_no_attack_costs_its_neighbour_a_point(graded):
     control = graded["rows"]["solution"]["points"]
     assert control == str(rubric.MAX_POINTS)
-    for attack, victim in zip(ATTACKS, VICTIMS):
-        assert graded["rows"][victim]["points"] == control, (attack, (graded["out"] / "feedback" / f"{victim}.md")
-                                                             .read_text())
+    for victim in VICTIMS:
+        feedback = (graded["out"] / "feedback" / f"{victim}.md").read_text()
+        assert graded["rows"][victim]["points"] == control, (victim.removesuffix("-victim"), feedback)
 
 
 def test_cheats_lose_what_they_faked(graded):
@@ -141,6 +142,10 @@ def test_cheats_lose_what_they_faked(graded):
     assert rows["noproduce"]["click_on_topic"] == "0"
     # The untouched exercise that serves the reference endpoint: the sandbox shows it no reference to import.
     assert int(rows["reference"]["points"]) <= int(rows["exercise-untouched"]["points"])
+
+
+def test_the_outage_is_graded_without_a_factory(graded):
+    assert graded["rows"]["no-factory"]["points"] == str(rubric.MAX_POINTS)
 
 
 def test_the_sandbox_showed_the_exfiltrator_nothing(graded):
