@@ -7,6 +7,7 @@ import uuid
 import pytest
 import requests
 
+from clickkit.broker.topics import admin
 from clickkit.demo.run import Demo, banner, wait_for_the_teacher
 from clickkit.demo.tally import WINDOW_S, LiveTotals
 
@@ -62,4 +63,6 @@ def test_stopping_the_processing_group_builds_a_backlog_on_the_live_page_and_res
         assert demo.processing.processed == 6  # each click once: the group restarted where it had committed
     finally:
         demo.stop()
+        with admin(bootstrap_servers) as client:  # on a broker the suite did not start, leave no group behind
+            client.delete_groups([group])
     assert not demo.processing.running
