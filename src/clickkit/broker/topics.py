@@ -62,6 +62,13 @@ def consumer_at(bootstrap_servers: str, topic: str, offsets="beginning", timeout
         raise
 
 
+def group_consumer(bootstrap_servers: str, topic: str, group: str, timeout_s: float | None = None,
+                   **settings) -> KafkaConsumer:
+    """Return a member of the group on the topic, from the group's committed offset (or the first record); it commits when told."""
+    return KafkaConsumer(topic, group_id=group, auto_offset_reset="earliest", enable_auto_commit=False,
+                         **_bounded(bootstrap_servers, timeout_s), **settings)
+
+
 def _read_to_end(consumer: KafkaConsumer, timeout_s: float) -> tuple:
     """Return the records up to where each assigned partition ends now, and whether all were read in time."""
     partitions = list(consumer.assignment())
