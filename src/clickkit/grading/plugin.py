@@ -119,6 +119,13 @@ def pytest_sessionfinish(session):
     session.config.grading.write()
 
 
+def pytest_terminal_summary(terminalreporter, config):
+    """Tell the instructor's log which requests the broker link refused (the notebook's cells met the refusal)."""
+    link = config.grading.link
+    if link is not None and link.refused:
+        terminalreporter.write_line(f"The broker link refused requests that change the broker: {sorted(set(link.refused))}")
+
+
 class Grading:
     """What one submission's run has shown so far, and the verdicts once the endpoint is probed."""
 
@@ -169,8 +176,6 @@ class Grading:
         probes = rubric.probe(self.endpoint_url, rubric.Probes(), self.link)
         probes.outage = probe_outage(self.endpoint_url, self.link) if alive else \
             {"503": "not checked: the kernel had died"}
-        if self.link.refused:  # for the instructor's log: the notebook's own cells already met the refusal
-            print(f"The broker link refused requests that change the broker: {sorted(set(self.link.refused))}")
         values = rubric.marked_records(settings.bootstrap_servers, settings.topic, self.topic_start, probes.marker)
         capped = self.output_chars > self.output_cap
         return rubric.judge(probes, values, self.cell_errors, capped)
