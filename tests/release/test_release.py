@@ -4,15 +4,18 @@ import csv
 import os
 import re
 import shutil
+import signal
 import subprocess
 import time
 
 import nbformat
 import pytest
+import requests
 
 from clickkit.config import REPO_ROOT
 from clickkit.course.exercises import BEGIN, END
 from clickkit.grading import grade
+from clickkit.ports import free_port
 from clickkit.release.build import answers_in, solution_lines, write_release
 
 LEFT_OUT = ("solutions/", "src/clickkit/ingest/", "src/clickkit/grading/", "src/clickkit/bench/",
@@ -44,6 +47,29 @@ def filled(exercise_path, solution_path):
         if BEGIN in answer:
             cell.source = "\n".join(line for line in answer.splitlines() if line.strip() not in (BEGIN, END))
     return exercise
+
+
+def lab_lists_the_notebooks(clone, tmp_path) -> set:
+    """Start make lab in the clone, wait for its URL, and return the notebooks JupyterLab serves."""
+    port, log = free_port(), tmp_path / "lab.log"
+    env = {**os.environ, "JUPYTER_PORT": str(port), "JUPYTER_RUNTIME_DIR": str(tmp_path)}
+    with open(log, "w") as out:
+        lab = subprocess.Popen(["make", "lab"], cwd=clone, env=env, stdout=out, stderr=subprocess.STDOUT,
+                               start_new_session=True)
+    try:
+        deadline, url = time.monotonic() + 120, None
+        while url is None and time.monotonic() < deadline and lab.poll() is None:
+            time.sleep(0.5)
+            found = re.search(rf"http://127\.0\.0\.1:{port}/lab\S*token=\w+", log.read_text())
+            url = found.group(0) if found else None
+        assert url, f"make lab printed no URL:\n{log.read_text()[-3000:]}"
+        listed = requests.get(f"http://127.0.0.1:{port}/api/contents/notebooks",
+                              params={"token": url.split("token=")[1]}, timeout=10)
+        return {item["name"] for item in listed.json()["content"]}
+    finally:
+        if lab.poll() is None:
+            os.killpg(lab.pid, signal.SIGTERM)
+        lab.wait(timeout=30)
 
 
 def test_the_release_leaves_out_every_answer_and_the_instructors_tools(release):
@@ -90,6 +116,7 @@ def test_the_instructors_round_trip(release, tmp_path, bootstrap_servers, capsys
     times["make test (set-up included)"] = time.monotonic() - started
     doctor = run(["make", "doctor"], clone, 120)
     assert "✓ Python" in doctor.stdout and "Traceback" not in doctor.stdout + doctor.stderr
+    assert "00-intro.ipynb" in lab_lists_the_notebooks(clone, tmp_path)
 
     # The student fills in every exercise; make check passes on each, in the clone, with no instructor file.
     untouched = tmp_path / "untouched-01.ipynb"

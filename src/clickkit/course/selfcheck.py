@@ -5,6 +5,7 @@
 
 import argparse
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -89,7 +90,7 @@ def run(path: Path, cell_timeout_s: float = CELL_TIMEOUT_S) -> int:
     client = NotebookClient(notebook, timeout=cell_timeout_s, kernel_name="python3", allow_errors=True,
                             interrupt_on_timeout=True, resources={"metadata": {"path": str(path.parent.resolve())}})
     try:
-        client.execute()
+        client.execute(stderr=subprocess.DEVNULL)  # the kernel's own start-up warnings; a death is reported below
     except (CellTimeoutError, DeadKernelError) as error:
         print(f"! the notebook stopped: {str(error).splitlines()[0]}")
     lines, failures = report(notebook)
