@@ -181,6 +181,18 @@ try:
 except OSError:
     pass
 os.remove("/tmp/fill")
+written = 0
+try:
+    for n in range(30):  # 3 GB in files of 100 MB, each under the per-file limit
+        with open(f"fill-{n}", "wb") as fill:
+            for _ in range(100):
+                fill.write(b"x" * 2**20)
+                written += 1
+except OSError:
+    pass
+for n in range(30):
+    if os.path.exists(f"fill-{n}"):
+        os.remove(f"fill-{n}")
 children = []
 for _ in range(3):
     pid = os.fork()
@@ -191,7 +203,7 @@ for _ in range(3):
         finally:
             os._exit(0)
     children.append(pid)
-print("filled /tmp with", filled, "MiB")
+print("filled /tmp with", filled, "MiB and the folder with", written, "MiB")
 '''
 DAEMON = '''
 import os, signal, time

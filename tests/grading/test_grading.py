@@ -155,6 +155,11 @@ def test_the_sandbox_showed_the_exfiltrator_nothing(graded):
     assert graded["rows"]["exfil"]["runs_cleanly"] == "1", feedback
 
 
+def test_each_log_says_what_holds_its_sandbox(graded):
+    log = (graded["out"] / "logs" / "resource.log").read_text()
+    assert "Sandbox control group: " in log
+
+
 def test_the_vandal_was_refused_and_logged(graded):
     log = (graded["out"] / "logs" / "vandal.log").read_text()
     assert "refused requests that change the broker" in log and "api key 20" in log

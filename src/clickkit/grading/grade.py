@@ -89,6 +89,7 @@ def grade_one(path: Path, name: str, out: Path, brokers: PrivateBrokers, limits:
     folder.mkdir()
     link.mkdir(mode=0o755)
     uid = 100_000 + free_port()  # a user of its own: process limits then count this kernel alone
+    mounted = sandbox.mount_folder(folder)  # a quota on what the submission may write
     try:
         try:
             copy = prepare(path, folder)
@@ -118,6 +119,8 @@ def grade_one(path: Path, name: str, out: Path, brokers: PrivateBrokers, limits:
         return read_results(work / "results.json", name, log)
     finally:
         cgroups.remove(uid)
+        if mounted:
+            sandbox.unmount_folder(folder)
         shutil.rmtree(work, ignore_errors=True)
 
 

@@ -120,7 +120,10 @@ def pytest_sessionfinish(session):
 
 
 def pytest_terminal_summary(terminalreporter, config):
-    """Tell the instructor's log which requests the broker link refused (the notebook's cells met the refusal)."""
+    """Tell the instructor's log the sandbox's control group, and which requests the broker link refused."""
+    note = Path(os.environ.get(sandbox.LINK_VARIABLE, "/nonexistent")) / sandbox.LIMITS_NOTE
+    if note.exists():
+        terminalreporter.write_line(note.read_text(encoding="utf-8"))
     link = config.grading.link
     if link is not None and link.refused:
         terminalreporter.write_line(f"The broker link refused requests that change the broker: {sorted(set(link.refused))}")

@@ -26,6 +26,7 @@ KERNEL_NAME = "clickkit-sandbox"
 SYSTEM_DIRS = ("/usr", "/bin", "/lib", "/lib64", "/sbin", "/etc")
 ENDPOINT_PORT = 5000          # every sandbox has its own loopback: the course's port, the same for all
 LINK_SOCKET = "kafka.sock"    # in the link folder: the grader's end of the path to the broker
+LIMITS_NOTE = "limits.txt"    # in the link folder: which control group the sandbox got, for the log
 ENDPOINT_SOCKET = ".endpoint.sock"  # in the submission's folder: the grader's way in to the student's endpoint
 # What a student's kernel may import of the kit: the course's helpers, the broker tools, the traffic generator.
 # Hidden: the grader (its rubric holds the hidden variants), the reference endpoint, bench, reliability, demo.
@@ -46,6 +47,7 @@ class Limits:
     processes: int = 256            # per sandbox user: a fork bomb stops here
     file_bytes: int = 100 * 2**20   # the largest file it may write
     tmp_bytes: int = 256 * 2**20    # its /tmp, a tmpfs in memory
+    folder_bytes: int = 512 * 2**20  # its folder, where the grader can mount one (root): a tmpfs of this size
     niceness: int = 10              # below the grader and the brokers: a busy loop cannot slow the probes
     group_memory_bytes: int = 3 * 2**30  # the whole sandbox, /tmp included, where a control group can be made
 
@@ -151,6 +153,20 @@ def write_kernel_spec(folder: Path) -> Path:
     return folder
 
 
+def mount_folder(folder: Path, limits: Limits = Limits()) -> bool:
+    """Make the (empty) folder a tmpfs of limited size, as root; tell whether it is one (release it with unmount)."""
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        return False  # then only the size of each file is limited
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={limits.folder_bytes},mode=0755", "tmpfs",
+                           str(folder)], capture_output=True, timeout=30)
+    return done.returncode == 0
+
+
+def unmount_folder(folder: Path) -> None:
+    """Release a folder mount_folder() made (lazily: a process still exiting may hold it)."""
+    subprocess.run(["umount", "--lazy", str(folder)], capture_output=True, timeout=30)
+
+
 def prepare_folder(folder: Path, uid: int) -> None:
     """Give the sandbox user the submission's private folder, and nothing else."""
     if os.geteuid() != 0:
@@ -171,10 +187,10 @@ def main(argv=None) -> None:
               sys.executable, "-m", "ipykernel_launcher", "-f", "/connection.json"]
     sandboxed = command(kernel, folder, uid, {"/connection.json": connection}, link=link,
                         env=kernel_environment(folder, kafka_port))
-    if os.geteuid() == 0:
-        limits = Limits()
-        for line in cgroups.confine(uid, limits.group_memory_bytes, limits.processes) or ["none (rlimits only)"]:
-            print(f"Sandbox control group: {line}", file=sys.stderr, flush=True)
+    applied = cgroups.confine(uid, Limits().group_memory_bytes, Limits().processes) if os.geteuid() == 0 else []
+    # For the submission's log (the grader's plugin prints it): what holds the sandbox as a whole.
+    (link / LIMITS_NOTE).write_text("\n".join(f"Sandbox control group: {line}" for line in applied) or
+                                    "Sandbox control group: none here (the per-process limits only)", encoding="utf-8")
     os.execv(sandboxed[0], sandboxed)
 
 
