@@ -26,7 +26,7 @@ from clickkit.bench.report import plot, summary_tables
 from clickkit.ingest.process import ServerProcess
 from clickkit.ports import free_port
 from clickkit.broker.local import KAFKA_VERSION
-from clickkit.errors import KitError
+from clickkit.errors import KitError, LoadError
 from clickkit.config import load_settings
 from clickkit.broker.cli import ensure_kafka
 from clickkit.ingest.serve import DEFAULT_THREADS, default_workers
@@ -69,10 +69,12 @@ def run_load(load_args: list, out_file: Path, warmup: float, duration: float, se
         returncode = process.wait(timeout=warmup + duration + 90)
     except subprocess.TimeoutExpired:
         process.kill()
-        raise RuntimeError(f"The load generator ran past its time limit: {' '.join(command)}") from None
+        raise LoadError(f"The load generator ran past its time limit: {' '.join(command)}. Its server's log is in "
+                        f"{out_file.parent}; rerun with a shorter --duration or fewer --levels.") from None
     wall = max(time.monotonic() - wall_before, 1e-6)
     if returncode != 0:
-        raise RuntimeError(f"The load generator failed (exit {returncode}): {' '.join(command)}")
+        raise LoadError(f"The load generator failed (exit {returncode}): {' '.join(command)}. Run that command to "
+                        f"see its error; the server's log is in {out_file.parent}.")
     tally = json.loads(out_file.read_text())
     machine_after = psutil.cpu_times()
     busy = sum(machine_after) - sum(machine_before)
@@ -201,22 +203,25 @@ def accounting_errors(results: dict) -> list:
 
 
 def kafka_settings():
-    """Return the settings once Kafka answers (starting the local broker if needed), or None after saying why not."""
+    """Return the settings once Kafka answers (starting the local broker if needed); raise KitError if it cannot."""
     settings = load_settings()
-    try:
-        ensure_kafka(settings)
-    except KitError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return None
+    ensure_kafka(settings)
     return settings
 
 
 def main(argv=None) -> int:
-    """Run the four measurements, write results, tables and plot, and print the folder's path last."""
+    """Run the benchmark; on a KitError, print its message and exit 1."""
     args = parse_args(argv)
-    settings = kafka_settings()
-    if settings is None:
+    try:
+        return benchmark(args)
+    except KitError as error:
+        print(f"error: {error}", file=sys.stderr)
         return 1
+
+
+def benchmark(args) -> int:
+    """Run the four measurements, write results, tables and plot, and print the folder's path last."""
+    settings = kafka_settings()
     bootstrap = settings.bootstrap_servers
     work = args.out.resolve() / "runs"
     work.mkdir(parents=True, exist_ok=True)

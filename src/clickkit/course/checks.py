@@ -2,6 +2,8 @@
 
 from contextlib import contextmanager
 
+from clickkit.errors import BrokerNotReady
+
 STUB_HINT = ("Replace its '# YOUR CODE HERE' and 'raise NotImplementedError' lines with your code, "
              "run that cell, then this check again.")
 
@@ -37,4 +39,4 @@ def require_kafka(settings, timeout_s: float = 15.0) -> None:
     else:
         advice = ("This is the Docker Compose broker: on your machine, check that the 'kafka' service is healthy "
                   "with 'docker compose ps' and start it with 'docker compose up -d kafka'.")
-    raise RuntimeError(f"No Kafka broker answers at {settings.bootstrap_servers} (KAFKA_BOOTSTRAP_SERVERS). {advice}")
+    raise BrokerNotReady(f"No Kafka broker answers at {settings.bootstrap_servers} (KAFKA_BOOTSTRAP_SERVERS). {advice}")

@@ -7,7 +7,7 @@ from pathlib import Path
 import nbformat
 
 from clickkit.config import REPO_ROOT
-from clickkit.errors import MarkerError
+from clickkit.errors import KitError, MarkerError
 
 SOLUTIONS_DIR = REPO_ROOT / "solutions"
 EXERCISES_DIR = REPO_ROOT / "notebooks"
@@ -140,7 +140,7 @@ def main(argv=None) -> int:
         for path in write_exercises():
             print(f"wrote {path.relative_to(REPO_ROOT)}")
         return 0
-    except MarkerError as error:
+    except KitError as error:
         print(f"Cannot generate the exercises: {error}", file=sys.stderr)
         return 2
 
