@@ -4,10 +4,12 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from clickkit import contract
+
 # The repository root when the kit is installed in development mode (pip install -e .).
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
-CLICKS_TOPIC = "clicks"
+CLICKS_TOPIC = contract.TOPIC
 LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1"}
 
 

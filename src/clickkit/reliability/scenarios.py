@@ -18,6 +18,7 @@ from pathlib import Path
 
 import requests
 
+from clickkit import contract
 from clickkit.broker.local import LocalKafka, start_on_free_ports
 from clickkit.errors import KitError
 from clickkit.reliability.audit import HTTP_TIMEOUT_S, Flow, Tally, audit, post, send_click
@@ -112,7 +113,7 @@ def bad_input_scenario(bootstrap_servers: str, topic: str, good_clicks: int = 5)
     return tally
 
 
-def outage_scenarios(kafka: LocalKafka, topic: str = "clicks") -> tuple:
+def outage_scenarios(kafka: LocalKafka, topic: str = contract.TOPIC) -> tuple:
     """Start the app while Kafka is down, start Kafka, then kill and restart it while clicks flow."""
     at_start, mid_run = Tally("kafka down at start"), Tally("kafka down mid-run")
     server = serve_solution(kafka.bootstrap_servers, topic)
@@ -154,7 +155,7 @@ def create_replicated_topic(bootstrap_servers: str, topic: str, partitions: int 
             "leaders": {p["partition_index"]: p["leader_id"] for p in described}}
 
 
-def cluster_scenario(kafka: LocalKafka, topic: str = "clicks") -> Tally:
+def cluster_scenario(kafka: LocalKafka, topic: str = contract.TOPIC) -> Tally:
     """Kill the broker that leads partition 0 while clicks flow into a 3-replica topic."""
     tally = Tally("cluster: leader killed")
     tally.facts["topic"] = create_replicated_topic(kafka.bootstrap_servers, topic)
