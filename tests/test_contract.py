@@ -81,7 +81,7 @@ def test_the_rubric_table_in_the_docs_is_the_contracts():
 
 # A statement of the contract's values written out by hand, where a marker belongs.
 BY_HAND = [
-    (r"503\W[^.|]{0,60}?within \**\d+(\.\d+)? ?(s|seconds)\b", "the 503 bound: {{ UNAVAILABLE_WITHIN_S }}"),
+    (r"503\W[^.|;]{0,60}?within \**\d+(\.\d+)? ?(s|seconds)\b", "the 503 bound: {{ UNAVAILABLE_WITHIN_S }}"),
     (r"\b\d+ ?KiB\b", "the size limit: {{ MAX_BODY_KIB }} KiB"),
     (r"\(\d+/\d+\)|\b\d+/\d+ points", "the points: {{ MAX_POINTS }}"),
 ]
