@@ -103,3 +103,14 @@ def test_no_doc_or_solution_writes_a_value_of_the_contract_by_hand():
     found = [f"{where}: {match.group(0)!r} ({hint})" for where, text in unmarked_text().items()
              for pattern, hint in BY_HAND for match in re.finditer(pattern, text)]
     assert not found, "\n".join(found)
+
+
+def test_make_exercise_fills_the_markers_of_markdown_and_leaves_code_alone():
+    from clickkit.course.exercises import make_exercise
+
+    solution = nbformat.v4.new_notebook(metadata={"kernelspec": {"name": "python3", "display_name": "Python 3"}})
+    solution.cells = [nbformat.v4.new_markdown_cell("# 09 · Demo (solution)\n\nA 503 within {{ UNAVAILABLE_WITHIN_S }} s."),
+                      nbformat.v4.new_code_cell('print(f"{{ UNAVAILABLE_WITHIN_S }}")')]
+    markdown, code = make_exercise(solution, "09-demo.ipynb").cells
+    assert markdown.source.endswith(f"A 503 within {contract.UNAVAILABLE_WITHIN_S} s.")
+    assert code.source == 'print(f"{{ UNAVAILABLE_WITHIN_S }}")'
