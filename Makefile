@@ -45,9 +45,11 @@ test: $(READY)
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iproute2 >/dev/null; }
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-# The inner loop: no broker, no Java, no notebooks.
+# The inner loop: no broker, no Java, no notebooks; then the formatter and the linter (pyproject.toml's [tool.ruff]).
 test-fast: $(READY)
 	$(BIN)/python -m pytest tests -m "not kafka and not slow and not java" $(PYTEST_ARGS)
+	$(BIN)/python -m ruff format --check --quiet . || { echo "Formatting differs: run $(BIN)/python -m ruff format ."; exit 1; }
+	$(BIN)/python -m ruff check --quiet .
 
 kafka-up: $(READY)
 	$(BIN)/python -m clickkit.broker up
@@ -93,5 +95,7 @@ check: $(READY)
 	@test -n "$(NOTEBOOK)" || { echo "Usage: make check NOTEBOOK=notebooks/01-ingest-api.ipynb"; exit 2; }
 	$(BIN)/python -m clickkit.grading --visible "$(NOTEBOOK)"
 
-clean: kafka-down cluster-down
+# Stops the kit's brokers only if there is an environment to do it with: cleaning never installs anything.
+clean:
+	@if [ -x $(BIN)/python ]; then $(BIN)/python -m clickkit.broker down; $(BIN)/python -m clickkit.broker down --cluster; fi
 	rm -rf .kit

@@ -44,21 +44,28 @@ def test_the_tools_read_the_contract():
     assert app.config["REPLY_WITHIN_S"] == contract.REFERENCE_DEADLINE_S
     assert app.config["RETRY_AFTER_S"] == contract.RETRY_AFTER_S
     assert config.load_settings({}).topic == contract.TOPIC
-    defaults = [send.send.__defaults__, scenarios.outage_scenarios.__defaults__, scenarios.cluster_scenario.__defaults__]
+    defaults = [
+        send.send.__defaults__,
+        scenarios.outage_scenarios.__defaults__,
+        scenarios.cluster_scenario.__defaults__,
+    ]
     assert all(contract.TOPIC in found for found in defaults), defaults
 
 
 def test_a_marker_in_a_solution_shows_the_value_in_the_exercise():
     text = "Answer 503 within **{{ UNAVAILABLE_WITHIN_S }} seconds**, and 413 above {{MAX_BODY_KIB}} KiB."
-    assert markers.fill(text, "here") == (f"Answer 503 within **{contract.UNAVAILABLE_WITHIN_S} seconds**, "
-                                          f"and 413 above {contract.MAX_BODY_KIB} KiB.")
+    assert markers.fill(text, "here") == (
+        f"Answer 503 within **{contract.UNAVAILABLE_WITHIN_S} seconds**, and 413 above {contract.MAX_BODY_KIB} KiB."
+    )
 
 
 def test_a_marker_in_the_docs_keeps_its_place_and_takes_the_value():
     text = "Within <!-- UNAVAILABLE_WITHIN_S -->99<!-- end --> s, on <!-- TOPIC -->`old`<!-- end -->."
     refreshed = markers.refresh(text, "docs")
-    assert refreshed == (f"Within <!-- UNAVAILABLE_WITHIN_S -->{contract.UNAVAILABLE_WITHIN_S}<!-- end --> s, "
-                         f"on <!-- TOPIC -->`{contract.TOPIC}`<!-- end -->.")
+    assert refreshed == (
+        f"Within <!-- UNAVAILABLE_WITHIN_S -->{contract.UNAVAILABLE_WITHIN_S}<!-- end --> s, "
+        f"on <!-- TOPIC -->`{contract.TOPIC}`<!-- end -->."
+    )
     assert markers.refresh(refreshed, "docs") == refreshed
 
 
@@ -90,18 +97,29 @@ BY_HAND = [
 def unmarked_text() -> dict:
     """Return {where: text} of the docs and of the solutions' Markdown, with the markers and their values removed."""
     texts = {name: (REPO_ROOT / name).read_text(encoding="utf-8") for name in markers.DOCS}
-    texts.update({name: (REPO_ROOT / "docs" / name).read_text(encoding="utf-8")
-                  for name in ("setup.md", "demo.md", "traffic.md", "performance.md")})
+    texts.update(
+        {
+            name: (REPO_ROOT / "docs" / name).read_text(encoding="utf-8")
+            for name in ("setup.md", "demo.md", "traffic.md", "performance.md")
+        }
+    )
     for path in sorted((REPO_ROOT / "solutions").glob("*.ipynb")):
         for number, cell in enumerate(nbformat.read(path, as_version=4).cells, start=1):
             if cell.cell_type == "markdown":
                 texts[f"{path.name}, cell {number}"] = cell.source
-    return {where: markers.IN_PLACE.sub("(marked)", markers.PLACEHOLDER.sub("(marked)", text)) for where, text in texts.items()}
+    return {
+        where: markers.IN_PLACE.sub("(marked)", markers.PLACEHOLDER.sub("(marked)", text))
+        for where, text in texts.items()
+    }
 
 
 def test_no_doc_or_solution_writes_a_value_of_the_contract_by_hand():
-    found = [f"{where}: {match.group(0)!r} ({hint})" for where, text in unmarked_text().items()
-             for pattern, hint in BY_HAND for match in re.finditer(pattern, text)]
+    found = [
+        f"{where}: {match.group(0)!r} ({hint})"
+        for where, text in unmarked_text().items()
+        for pattern, hint in BY_HAND
+        for match in re.finditer(pattern, text)
+    ]
     assert not found, "\n".join(found)
 
 
@@ -109,8 +127,10 @@ def test_make_exercise_fills_the_markers_of_markdown_and_leaves_code_alone():
     from clickkit.course.exercises import make_exercise
 
     solution = nbformat.v4.new_notebook(metadata={"kernelspec": {"name": "python3", "display_name": "Python 3"}})
-    solution.cells = [nbformat.v4.new_markdown_cell("# 09 · Demo (solution)\n\nA 503 within {{ UNAVAILABLE_WITHIN_S }} s."),
-                      nbformat.v4.new_code_cell('print(f"{{ UNAVAILABLE_WITHIN_S }}")')]
+    solution.cells = [
+        nbformat.v4.new_markdown_cell("# 09 · Demo (solution)\n\nA 503 within {{ UNAVAILABLE_WITHIN_S }} s."),
+        nbformat.v4.new_code_cell('print(f"{{ UNAVAILABLE_WITHIN_S }}")'),
+    ]
     markdown, code = make_exercise(solution, "09-demo.ipynb").cells
     assert markdown.source.endswith(f"A 503 within {contract.UNAVAILABLE_WITHIN_S} s.")
     assert code.source == 'print(f"{{ UNAVAILABLE_WITHIN_S }}")'

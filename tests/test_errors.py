@@ -73,18 +73,22 @@ def test_every_tool_catches_kit_error_alone():
 def fail_with(error):
     def raising(*args, **kwargs):
         raise error
+
     return raising
 
 
-@pytest.mark.parametrize("module, patched, argv", [
-    ("clickkit.bench.run", "ensure_kafka", []),
-    ("clickkit.bench.variants", "kafka_settings", []),
-    ("clickkit.broker.cli", "for_settings", ["up", "--cluster"]),
-    ("clickkit.course.lab", "ensure_kafka", None),
-    ("clickkit.reliability.scenarios", "run_all", ["--no-cluster"]),
-    ("clickkit.traffic.cli", "send", ["--count", "1", "--mode", "stdout", "--no-progress"]),
-    ("clickkit.demo.run", "ensure_kafka", ["--port", "0"]),
-])
+@pytest.mark.parametrize(
+    "module, patched, argv",
+    [
+        ("clickkit.bench.run", "ensure_kafka", []),
+        ("clickkit.bench.variants", "kafka_settings", []),
+        ("clickkit.broker.cli", "for_settings", ["up", "--cluster"]),
+        ("clickkit.course.lab", "ensure_kafka", None),
+        ("clickkit.reliability.scenarios", "run_all", ["--no-cluster"]),
+        ("clickkit.traffic.cli", "send", ["--count", "1", "--mode", "stdout", "--no-progress"]),
+        ("clickkit.demo.run", "ensure_kafka", ["--port", "0"]),
+    ],
+)
 def test_a_tool_prints_a_kit_errors_message_and_exits_non_zero(module, patched, argv, monkeypatch, capsys):
     tool = __import__(module, fromlist=["main"])
     monkeypatch.setattr(signal, "signal", lambda *args: None)  # the demo's Ctrl+C handling is not pytest's
@@ -112,8 +116,10 @@ def test_a_nested_solution_region_stops_make_exercises_with_what_to_fix(monkeypa
     solutions = tmp_path / "solutions"
     solutions.mkdir()
     source = f"{exercises.BEGIN}\n{exercises.BEGIN}\nx = 1\n{exercises.END}\n"
-    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source)],
-                                        metadata={"kernelspec": {"name": "python3", "display_name": "Python 3"}})
+    notebook = nbformat.v4.new_notebook(
+        cells=[nbformat.v4.new_code_cell(source)],
+        metadata={"kernelspec": {"name": "python3", "display_name": "Python 3"}},
+    )
     nbformat.write(notebook, solutions / "01-x.ipynb")
     monkeypatch.setattr(exercises, "SOLUTIONS_DIR", solutions)
     monkeypatch.setattr(exercises, "EXERCISES_DIR", tmp_path)

@@ -34,7 +34,8 @@ def test_a_type_is_checked_strictly_and_a_boolean_is_not_a_number():
 
 def test_a_value_outside_the_known_ones_is_named_with_them():
     assert schema.problems(schema.sample(visitor_platform="watch")) == [
-        f"visitor_platform 'watch' is not one of {schema.PLATFORMS}"]
+        f"visitor_platform 'watch' is not one of {schema.PLATFORMS}"
+    ]
     assert schema.problems(schema.sample(visitor_country="BEL")) == ["visitor_country 'BEL' is not two capitals"]
 
 

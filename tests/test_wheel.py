@@ -1,4 +1,4 @@
-"""A wheel that works: built from the checkout, installed in a fresh virtual environment, the demo serves its live page."""
+"""A wheel that works: built from the checkout, installed in a fresh venv, its demo serves the live page."""
 
 import os
 import queue
@@ -25,8 +25,11 @@ def build_wheel(out: Path) -> Path:
     shutil.copytree(REPO_ROOT / "src", source / "src", ignore=ignore)
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(REPO_ROOT / name, source / name)
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(out), str(source)],
-                   check=True, timeout=300)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(out), str(source)],
+        check=True,
+        timeout=300,
+    )
     (wheel,) = out.glob("clickkit-*.whl")
     return wheel
 
@@ -35,13 +38,32 @@ def install_in_fresh_venv(wheel: Path, venv: Path) -> Path:
     """Install the wheel alone in a new virtual environment that borrows the test's dependencies; return its python."""
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
     python = venv / "bin" / "python"
-    purelib = subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                             capture_output=True, text=True, check=True, timeout=60).stdout.strip()
+    purelib = subprocess.run(
+        [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout.strip()
     # Flask, kafka-python... come from the test's environment, appended after the wheel: a plain path in a
     # .pth file does not run that environment's own .pth files, so its editable clickkit stays out.
     Path(purelib, "zz-test-dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
-    subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "--quiet", "--no-deps",
-                    "--no-index", str(wheel)], check=True, timeout=300)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "--python",
+            str(python),
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-index",
+            str(wheel),
+        ],
+        check=True,
+        timeout=300,
+    )
     return python
 
 
@@ -57,15 +79,27 @@ def test_the_wheel_holds_the_live_page_and_the_demo_serves_it(bootstrap_servers,
     python = install_in_fresh_venv(wheel, tmp_path / "venv")
     outside = tmp_path / "elsewhere"  # not the checkout: nothing can come from src/
     outside.mkdir()
-    where = subprocess.run([python, "-c", "import clickkit; print(clickkit.__file__)"], cwd=outside,
-                           capture_output=True, text=True, check=True, timeout=60).stdout.strip()
+    where = subprocess.run(
+        [python, "-c", "import clickkit; print(clickkit.__file__)"],
+        cwd=outside,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout.strip()
     assert Path(where).is_relative_to(tmp_path / "venv"), where
 
     env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
     env.update(KAFKA_BOOTSTRAP_SERVERS=bootstrap_servers, CLICKS_TOPIC=topic, PYTHONUNBUFFERED="1")
     port = free_port()
-    demo = subprocess.Popen([python, "-m", "clickkit.demo", "--port", str(port)], cwd=outside, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    demo = subprocess.Popen(
+        [python, "-m", "clickkit.demo", "--port", str(port)],
+        cwd=outside,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     lines, seen = queue.Queue(), []
     threading.Thread(target=forward_lines, args=(demo.stdout, lines), daemon=True).start()
     try:

@@ -5,9 +5,13 @@ import json
 from clickkit import contract
 from clickkit.grading.rubric import Probes, Reply, bad_requests, judge, judge_outage
 
-STATUS_OF = {"invalid_json": contract.BAD_REQUEST, "not_an_object": contract.BAD_REQUEST,
-             "strict_json": contract.BAD_REQUEST, "content_type": contract.UNSUPPORTED_TYPE,
-             "too_large": contract.TOO_LARGE}
+STATUS_OF = {
+    "invalid_json": contract.BAD_REQUEST,
+    "not_an_object": contract.BAD_REQUEST,
+    "strict_json": contract.BAD_REQUEST,
+    "content_type": contract.UNSUPPORTED_TYPE,
+    "too_large": contract.TOO_LARGE,
+}
 MESSAGE = "Kafka did not confirm the event in time, so it may not have been stored."
 
 
@@ -28,9 +32,17 @@ def perfect() -> tuple:
     probes.replies["an unknown URL"] = answered("an unknown URL", 404)
     probes.replies["GET /clicks"] = answered("GET /clicks", 405)
     probes.replies["click 7, after the bad requests"] = answered("click 7", contract.OK, ok)
-    probes.outage = {"503": Reply("POST /clicks: Kafka down", status=contract.UNAVAILABLE, body={"error": MESSAGE},
-                                  is_json=True, seconds=1.0, retry_after=str(contract.RETRY_AFTER_S)),
-                     "recovery": answered("Kafka back", contract.OK, ok)}
+    probes.outage = {
+        "503": Reply(
+            "POST /clicks: Kafka down",
+            status=contract.UNAVAILABLE,
+            body={"error": MESSAGE},
+            is_json=True,
+            seconds=1.0,
+            retry_after=str(contract.RETRY_AFTER_S),
+        ),
+        "recovery": answered("Kafka back", contract.OK, ok),
+    }
     values = [json.dumps(click).encode() for click in probes.clicks]
     return probes, values
 
@@ -63,8 +75,10 @@ def test_a_503_that_leaks_a_traceback_and_promises_nothing_fails_with_both_reaso
 
 def test_no_outage_reply_fails_both_outage_checks_with_the_reason():
     verdicts = judge_outage({"503": "the notebook's create_app failed"})
-    assert failed(verdicts) == {"unavailable_503": "the notebook's create_app failed",
-                                "recovers": "the notebook's create_app failed"}
+    assert failed(verdicts) == {
+        "unavailable_503": "the notebook's create_app failed",
+        "recovers": "the notebook's create_app failed",
+    }
 
 
 def test_a_refused_request_on_the_topic_costs_only_its_own_check():
@@ -79,14 +93,15 @@ def test_clicks_out_of_order_and_a_click_twice_are_named():
     values.append(values[0])
     assert failed(judge(probes, values, [], False)) == {
         "clicks_in_order": "on the topic in this order: [1, 3, 2, 4, 5]",
-        "click_on_topic": "found 2 times on the topic"}
+        "click_on_topic": "found 2 times on the topic",
+    }
 
 
 def test_a_200_body_with_another_key_fails_body_keys_and_no_200_at_all_cannot_be_judged():
     probes, values = perfect()
     probes.replies["click 1"] = answered("click 1", contract.OK, {"status": "ok"})
     assert failed(judge(probes, values, [], False)) == {"body_keys": "a 200 body has other keys, or is not JSON"}
-    for name, reply in probes.replies.items():
+    for reply in probes.replies.values():
         if reply.status == contract.OK:
             reply.status = 500
     notes = failed(judge(probes, values, [], False))
@@ -100,10 +115,12 @@ def test_a_plain_text_error_and_a_wrong_status_are_named_by_their_checks():
     probes.replies["text/csv"] = answered("text/csv", contract.BAD_REQUEST)
     assert failed(judge(probes, values, [], False)) == {
         "json_errors": "1 error answers without a JSON error message",
-        "content_type": f"1 of 2 got another answer than {contract.UNSUPPORTED_TYPE}"}
+        "content_type": f"1 of 2 got another answer than {contract.UNSUPPORTED_TYPE}",
+    }
 
 
 def test_a_cell_error_or_a_flooded_output_fails_runs_cleanly_alone():
     probes, values = perfect()
     assert failed(judge(probes, values, ["cell 12: NameError"], True)) == {
-        "runs_cleanly": "cell 12: NameError; the output went over the grader's cap"}
+        "runs_cleanly": "cell 12: NameError; the output went over the grader's cap"
+    }

@@ -20,15 +20,19 @@ def test_a_click_gets_200_with_exactly_the_contracts_keys_once_it_is_on_the_topi
     assert [json.loads(value) for value in read_topic(bootstrap_servers, topic)] == [schema.SAMPLE]
 
 
-@pytest.mark.parametrize("body, content_type, status", [
-    (b"{", contract.CONTENT_TYPE, contract.BAD_REQUEST),
-    (b"[1, 2]", contract.CONTENT_TYPE, contract.BAD_REQUEST),
-    (b'{"visitor_page_timer": NaN}', contract.CONTENT_TYPE, contract.BAD_REQUEST),
-    (b'{"ts_ingest": 1}', "text/plain", contract.UNSUPPORTED_TYPE),
-    (b'{"a": "' + b"x" * contract.MAX_BODY_BYTES + b'"}', contract.CONTENT_TYPE, contract.TOO_LARGE),
-])
+@pytest.mark.parametrize(
+    "body, content_type, status",
+    [
+        (b"{", contract.CONTENT_TYPE, contract.BAD_REQUEST),
+        (b"[1, 2]", contract.CONTENT_TYPE, contract.BAD_REQUEST),
+        (b'{"visitor_page_timer": NaN}', contract.CONTENT_TYPE, contract.BAD_REQUEST),
+        (b'{"ts_ingest": 1}', "text/plain", contract.UNSUPPORTED_TYPE),
+        (b'{"a": "' + b"x" * contract.MAX_BODY_BYTES + b'"}', contract.CONTENT_TYPE, contract.TOO_LARGE),
+    ],
+)
 def test_a_refused_request_gets_the_contracts_status_and_a_json_message_before_kafka_is_asked(
-        app_without_kafka, body, content_type, status):
+    app_without_kafka, body, content_type, status
+):
     response = app_without_kafka.test_client().post(contract.PATH, data=body, content_type=content_type)
     assert response.status_code == status
     assert isinstance(response.get_json()["error"], str) and response.get_json()["error"]

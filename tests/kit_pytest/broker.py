@@ -14,8 +14,10 @@ session_broker = None  # the LocalKafka this session started, if any
 
 def needs_kafka(item) -> bool:
     """Tell whether a test needs the session broker: it asks for it, or it is a notebook cell."""
-    return bool({"bootstrap_servers", "topic"} & set(getattr(item, "fixturenames", ()))) or \
-        type(item).__name__ == "IPyNbCell"
+    return (
+        bool({"bootstrap_servers", "topic"} & set(getattr(item, "fixturenames", ())))
+        or type(item).__name__ == "IPyNbCell"
+    )
 
 
 @pytest.hookimpl(tryfirst=True)

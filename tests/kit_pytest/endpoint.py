@@ -2,6 +2,7 @@
 
 import pytest
 
+from clickkit import contract
 from clickkit.ingest import app as ingest_app
 from clickkit.ports import free_port
 
@@ -9,8 +10,7 @@ from clickkit.ports import free_port
 @pytest.fixture
 def app(bootstrap_servers, topic):
     """Return the reference endpoint writing to the test's own topic on the broker under test."""
-    app = ingest_app.create_app({"TESTING": True, "KAFKA_BOOTSTRAP_SERVERS": bootstrap_servers,
-                                 "CLICKS_TOPIC": topic})
+    app = ingest_app.create_app({"TESTING": True, "KAFKA_BOOTSTRAP_SERVERS": bootstrap_servers, "CLICKS_TOPIC": topic})
     yield app
     ingest_app.close_producer(app)
 
@@ -24,7 +24,8 @@ def client(app):
 @pytest.fixture
 def app_without_kafka():
     """Return the reference endpoint pointed at a port where nothing listens: for what it answers before Kafka."""
-    app = ingest_app.create_app({"TESTING": True, "KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{free_port()}",
-                                 "CLICKS_TOPIC": "clicks"})
+    app = ingest_app.create_app(
+        {"TESTING": True, "KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{free_port()}", "CLICKS_TOPIC": contract.TOPIC}
+    )
     yield app
     ingest_app.close_producer(app)

@@ -1,4 +1,4 @@
-"""The suite's own rules: nothing skipped or xfailed, notebook cells really run, and each exercise's check fails as it must."""
+"""The suite's own rules: nothing skipped or xfailed, notebook cells run, each exercise's check fails as it must."""
 
 import pytest
 

@@ -1,4 +1,4 @@
-"""The suite's topics: each test its own, all under one prefix, deleted at the end from a broker the suite did not start."""
+"""The suite's topics: each test its own, under one prefix, deleted at the end from a broker the suite did not start."""
 
 import os
 import uuid
@@ -24,8 +24,12 @@ def pytest_sessionstart(session):
 @pytest.hookimpl(tryfirst=True)
 def pytest_sessionfinish(session, exitstatus):
     """Delete the suite's topics from a broker it did not start; fail the run when that fails."""
-    if broker.session_broker is None and os.environ.get("KAFKA_BOOTSTRAP_SERVERS") \
-            and not session.config.option.collectonly and not delete_test_topics():
+    if (
+        broker.session_broker is None
+        and os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+        and not session.config.option.collectonly
+        and not delete_test_topics()
+    ):
         session.exitstatus = 1
 
 
@@ -36,10 +40,12 @@ def delete_test_topics() -> bool:
         delete_topics_with_prefix(bootstrap_servers, TEST_TOPIC_PREFIX)
         return True
     except Exception as error:  # any failure here must fail the run, never pass unnoticed
-        print(f"\nFAILED: the suite could not delete its topics {TEST_TOPIC_PREFIX}* on {bootstrap_servers}: "
-              f"{error!r}. Once the broker answers, delete them with: python -c \"from clickkit.broker.topics "
-              f"import delete_topics_with_prefix as d; d('{bootstrap_servers}', '{TEST_TOPIC_PREFIX}')\" "
-              "(with the kit's virtual environment's python)")
+        print(
+            f"\nFAILED: the suite could not delete its topics {TEST_TOPIC_PREFIX}* on {bootstrap_servers}: "
+            f'{error!r}. Once the broker answers, delete them with: python -c "from clickkit.broker.topics '
+            f"import delete_topics_with_prefix as d; d('{bootstrap_servers}', '{TEST_TOPIC_PREFIX}')\" "
+            "(with the kit's virtual environment's python)"
+        )
         return False
 
 

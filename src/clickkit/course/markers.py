@@ -29,8 +29,10 @@ def value_of(name: str, where: str) -> str:
     """Return the marker's text, or raise MarkerError naming the markers there are."""
     values = contract_values()
     if name not in values:
-        raise MarkerError(f"{where}: no contract value is called {name}. Use one of {', '.join(sorted(values))} "
-                          "(clickkit/contract.py).")
+        raise MarkerError(
+            f"{where}: no contract value is called {name}. Use one of {', '.join(sorted(values))} "
+            "(clickkit/contract.py)."
+        )
     return values[name]
 
 
@@ -41,16 +43,22 @@ def fill(text: str, where: str) -> str:
 
 def refresh(text: str, where: str) -> str:
     """Rewrite the value between every `<!-- NAME -->` and `<!-- end -->` from the contract."""
+
     def replace(match):
         name, tick, _, closing = match.groups()
         return f"<!-- {name} -->{tick}{value_of(name, where)}{closing}<!-- end -->"
+
     return IN_PLACE.sub(replace, text)
 
 
 def stale_docs(root=REPO_ROOT) -> list:
     """Return the docs whose marked values differ from the contract."""
-    return [root / name for name in DOCS if (root / name).exists()
-            and refresh((root / name).read_text(encoding="utf-8"), name) != (root / name).read_text(encoding="utf-8")]
+    return [
+        root / name
+        for name in DOCS
+        if (root / name).exists()
+        and refresh((root / name).read_text(encoding="utf-8"), name) != (root / name).read_text(encoding="utf-8")
+    ]
 
 
 def write_docs(root=REPO_ROOT) -> list:
