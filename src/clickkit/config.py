@@ -25,6 +25,7 @@ class Settings:
     kafka_cache: Path
     jupyter_ip: str
     jupyter_port: int
+    linger_ms: int | None = None  # the reference endpoint's producer; None keeps make_producer's
 
     @property
     def local_kafka_port(self) -> int:
@@ -55,4 +56,5 @@ def load_settings(env=None) -> Settings:
         # The devcontainer sets 0.0.0.0 so VS Code can forward the port; elsewhere stay on loopback.
         jupyter_ip=env.get("JUPYTER_IP") or "127.0.0.1",
         jupyter_port=int(env.get("JUPYTER_PORT", "8888")),
+        linger_ms=int(env["CLICKKIT_LINGER_MS"]) if env.get("CLICKKIT_LINGER_MS") else None,
     )
