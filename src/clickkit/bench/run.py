@@ -58,7 +58,7 @@ def percentile(values, share: float) -> float:
 
 
 def run_load(load_args: list, out_file: Path, warmup: float, duration: float, server=None) -> dict:
-    """Run the load generator as its own process; return its tally with CPU use over the timed part."""
+    """Run the load generator as its own process; return what it measured, with CPU use over the timed part."""
     # Quiet: the solution's cells print their settings, and kafka-python 3 warns about its lambda serializer.
     command = [sys.executable, "-W", "ignore::DeprecationWarning", "-m", "clickkit.bench.load", *map(str, load_args),
                "--warmup", str(warmup), "--duration", str(duration), "--out", str(out_file)]
@@ -75,26 +75,26 @@ def run_load(load_args: list, out_file: Path, warmup: float, duration: float, se
     if returncode != 0:
         raise LoadError(f"The load generator failed (exit {returncode}): {' '.join(command)}. Run that command to "
                         f"see its error; the server's log is in {out_file.parent}.")
-    tally = json.loads(out_file.read_text())
+    measured = json.loads(out_file.read_text())
     machine_after = psutil.cpu_times()
     busy = sum(machine_after) - sum(machine_before)
     idle = (machine_after.idle + getattr(machine_after, "iowait", 0)) - (machine_before.idle + getattr(machine_before, "iowait", 0))
-    latencies, elapsed = tally["latencies_ms"], max(tally["elapsed_s"], 1e-6)
-    cpu_pct = 100 * ((server.cpu_seconds() - server_before) / wall if server else tally["cpu_s"] / elapsed)
-    requests_per_s = tally["timed_requests"] / elapsed
+    latencies, elapsed = measured["latencies_ms"], max(measured["elapsed_s"], 1e-6)
+    cpu_pct = 100 * ((server.cpu_seconds() - server_before) / wall if server else measured["cpu_s"] / elapsed)
+    requests_per_s = measured["timed_requests"] / elapsed
     return {
         "requests_per_s": requests_per_s,
-        "events_per_s": tally["timed_events"] / elapsed,
+        "events_per_s": measured["timed_events"] / elapsed,
         "p50_ms": percentile(latencies, 0.50), "p95_ms": percentile(latencies, 0.95),
         "p99_ms": percentile(latencies, 0.99),
         "cpu_server_pct": cpu_pct,
         # What a request costs the server (an event, the raw producer), however much CPU it was given.
         "cpu_ms_per_request": 10 * cpu_pct / requests_per_s if requests_per_s else 0.0,
-        "cpu_load_pct": 100 * tally["cpu_s"] / elapsed,
+        "cpu_load_pct": 100 * measured["cpu_s"] / elapsed,
         "cpu_machine_pct": 100 * (busy - idle) / busy if busy else 0.0,
-        "errors": sum(count for status, count in tally["statuses"].items() if status != "200"),
-        "statuses": tally["statuses"],
-        "acknowledged_ids": tally["acknowledged_ids"],
+        "errors": sum(count for status, count in measured["statuses"].items() if status != "200"),
+        "statuses": measured["statuses"],
+        "acknowledged_ids": measured["acknowledged_ids"],
     }
 
 

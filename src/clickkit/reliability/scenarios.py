@@ -1,4 +1,4 @@
-"""Reliability scenarios for the solution's ingest endpoint; `make reliability` runs them and prints a table.
+"""Reliability scenarios for the reference ingest endpoint; `make reliability` runs them and prints a table.
 
 Each scenario posts clicks that carry a `click_id`, counts the answers, then reads the topic back to find
 acknowledged events that are missing and events stored twice. The tests call the same scenario functions.
@@ -21,7 +21,7 @@ import requests
 from clickkit import contract
 from clickkit.broker.local import LocalKafka, start_on_free_ports
 from clickkit.errors import KitError
-from clickkit.reliability.audit import HTTP_TIMEOUT_S, Flow, Tally, audit, post, send_click
+from clickkit.reliability.flow import HTTP_TIMEOUT_S, Flow, Tally, audit, post, send_click
 from clickkit.config import load_settings
 from clickkit.course.notebook_server import BackgroundServer
 from clickkit.ports import free_port_pair
@@ -86,13 +86,13 @@ def send_bad_case(base_url: str, case: BadCase, tally: Tally):
     return response
 
 
-def serve_solution(bootstrap_servers: str, topic: str) -> BackgroundServer:
+def serve_reference(bootstrap_servers: str, topic: str) -> BackgroundServer:
     """Serve the reference app on a free loopback port."""
     app = ingest_app.create_app({"KAFKA_BOOTSTRAP_SERVERS": bootstrap_servers, "CLICKS_TOPIC": topic})
     return BackgroundServer(app, port=0).start()
 
 
-def stop_solution(server: BackgroundServer) -> None:
+def stop_reference(server: BackgroundServer) -> None:
     """Stop serving, then flush and close the producer."""
     server.stop()
     ingest_app.close_producer(server.app)
@@ -101,14 +101,14 @@ def stop_solution(server: BackgroundServer) -> None:
 def bad_input_scenario(bootstrap_servers: str, topic: str, good_clicks: int = 5) -> Tally:
     """Send every bad case, then a few good clicks; only the good ones may reach the topic."""
     tally = Tally("bad input")
-    server = serve_solution(bootstrap_servers, topic)
+    server = serve_reference(bootstrap_servers, topic)
     try:
         for case in BAD_CASES:
             send_bad_case(server.url, case, tally)
         for event in itertools.islice(generate(seed=6), good_clicks):
             send_click(server.url + "/clicks", tally, event)
     finally:
-        stop_solution(server)
+        stop_reference(server)
     audit(bootstrap_servers, topic, tally)
     return tally
 
@@ -116,7 +116,7 @@ def bad_input_scenario(bootstrap_servers: str, topic: str, good_clicks: int = 5)
 def outage_scenarios(kafka: LocalKafka, topic: str = contract.TOPIC) -> tuple:
     """Start the app while Kafka is down, start Kafka, then kill and restart it while clicks flow."""
     at_start, mid_run = Tally("kafka down at start"), Tally("kafka down mid-run")
-    server = serve_solution(kafka.bootstrap_servers, topic)
+    server = serve_reference(kafka.bootstrap_servers, topic)
     url = server.url + "/clicks"
     try:
         with Flow(url, at_start) as flow:
@@ -131,7 +131,7 @@ def outage_scenarios(kafka: LocalKafka, topic: str = contract.TOPIC) -> tuple:
             accepted = len(mid_run.acknowledged)
             flow.wait(lambda t: len(t.acknowledged) >= accepted + 20, 90, "20 clicks accepted after the restart")
     finally:
-        stop_solution(server)
+        stop_reference(server)
     audit(kafka.bootstrap_servers, topic, at_start, mid_run)
     return at_start, mid_run
 
@@ -160,7 +160,7 @@ def cluster_scenario(kafka: LocalKafka, topic: str = contract.TOPIC) -> Tally:
     tally = Tally("cluster: leader killed")
     tally.facts["topic"] = create_replicated_topic(kafka.bootstrap_servers, topic)
     victim = tally.facts["topic"]["leaders"][0]
-    server = serve_solution(kafka.bootstrap_servers, topic)
+    server = serve_reference(kafka.bootstrap_servers, topic)
     try:
         with Flow(server.url + "/clicks", tally, threads=3) as flow:
             flow.wait(lambda t: len(t.acknowledged) >= 30, 60, "30 clicks accepted before the crash")
@@ -168,7 +168,7 @@ def cluster_scenario(kafka: LocalKafka, topic: str = contract.TOPIC) -> Tally:
             accepted = len(tally.acknowledged)
             flow.wait(lambda t: len(t.acknowledged) >= accepted + 60, 90, "60 clicks accepted after the crash")
     finally:
-        stop_solution(server)
+        stop_reference(server)
     tally.facts["killed_node"] = victim
     audit(kafka.bootstrap_servers, topic, tally)
     return tally
