@@ -8,6 +8,8 @@ fields are in `schema.py`. tests/test_contract.py fails when any copy drifts fro
 from dataclasses import dataclass
 
 TOPIC = "clicks"  # the topic every click goes to
+# The Apache Kafka the course runs: the jars of make kafka-up, and docker-compose.yml's image (a test compares).
+KAFKA_VERSION = "4.1.1"
 PATH = "/clicks"  # POST one click here, as a JSON object
 CONTENT_TYPE = "application/json"
 MAX_BODY_KIB = 64  # a click is ~400 bytes; anything this large is a mistake or an attack

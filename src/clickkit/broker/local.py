@@ -9,11 +9,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from clickkit.config import load_settings
+from clickkit.contract import KAFKA_VERSION
 from clickkit.ports import free_node_ports, port_is_open
 from clickkit.broker.health import wait_for_brokers, wait_until_ready
 from clickkit.errors import BrokerNotReady, KitError
 
-KAFKA_VERSION = "4.1.1"
 # Kafka's POM leaves out the log4j2 runtime and the slf4j 1.x binding; without them the broker is silent.
 LOG4J_VERSION = "2.24.3"
 CLUSTER_PORTS = (19192, 19292, 19392)

@@ -14,7 +14,14 @@ from clickkit.tables import markdown_table
 PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 # The value may sit in backticks, which stay.
 IN_PLACE = re.compile(r"<!-- ([A-Za-z_][A-Za-z0-9_]*) -->(`?)(.*?)(`?)<!-- end -->", re.DOTALL)
-DOCS = ("README.md", "docs/grading.md", "docs/notebooks.md", "docs/reliability.md", "docs/architecture.md")
+DOCS = (
+    "README.md",
+    "docs/architecture.md",
+    "docs/grading.md",
+    "docs/notebooks.md",
+    "docs/reliability.md",
+    "docs/setup.md",
+)
 
 
 def contract_values() -> dict:
