@@ -100,10 +100,7 @@ def unmarked_text() -> dict:
     """Return {where: text} of the docs and of the solutions' Markdown, with the markers and their values removed."""
     texts = {name: (REPO_ROOT / name).read_text(encoding="utf-8") for name in markers.DOCS}
     texts.update(
-        {
-            name: (REPO_ROOT / "docs" / name).read_text(encoding="utf-8")
-            for name in ("demo.md", "traffic.md", "performance.md")
-        }
+        {name: (REPO_ROOT / "docs" / name).read_text(encoding="utf-8") for name in ("demo.md", "performance.md")}
     )
     for path in sorted((REPO_ROOT / "solutions").glob("*.ipynb")):
         for number, cell in enumerate(nbformat.read(path, as_version=4).cells, start=1):
@@ -136,3 +133,10 @@ def test_make_exercise_fills_the_markers_of_markdown_and_leaves_code_alone():
     markdown, code = make_exercise(solution, "09-demo.ipynb").cells
     assert markdown.source.endswith(f"A 503 within {contract.UNAVAILABLE_WITHIN_S} s.")
     assert code.source == 'print(f"{{ UNAVAILABLE_WITHIN_S }}")'
+
+
+def test_a_list_of_names_in_backticks_is_not_wrapped_twice():
+    text = "fields: <!-- CLICK_FIELD_NAMES -->`old`, `names`<!-- end -->."
+    refreshed = markers.refresh(text, "docs")
+    assert "``" not in refreshed and "`ts_ingest`, `article`," in refreshed
+    assert markers.refresh(refreshed, "docs") == refreshed

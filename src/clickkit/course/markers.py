@@ -6,7 +6,7 @@ and rewrites the value between the comment markers of the docs (they stay in pla
 
 import re
 
-from clickkit import contract
+from clickkit import contract, schema
 from clickkit.config import REPO_ROOT
 from clickkit.errors import MarkerError
 from clickkit.tables import markdown_table
@@ -21,13 +21,16 @@ DOCS = (
     "docs/notebooks.md",
     "docs/reliability.md",
     "docs/setup.md",
+    "docs/traffic.md",
 )
 
 
 def contract_values() -> dict:
-    """Return {NAME: text} for every marker: the contract's facts, and the rubric as a Markdown table."""
+    """Return {NAME: text} for every marker: the contract's facts, the click's fields, the rubric as a table."""
     text = {name: str(value) for name, value in contract.values().items()}
     rows = [[f"`{check.key}`", check.points, check.requirement] for check in contract.RUBRIC]
+    text["CLICK_FIELD_COUNT"] = str(len(schema.FIELDS))
+    text["CLICK_FIELD_NAMES"] = ", ".join(f"`{name}`" for name in schema.FIELDS)
     text["RUBRIC_TABLE"] = "\n\n" + markdown_table(["check", "points", "requirement"], rows) + "\n\n"
     return text
 
@@ -53,7 +56,10 @@ def refresh(text: str, where: str) -> str:
 
     def replace(match):
         name, tick, _, closing = match.groups()
-        return f"<!-- {name} -->{tick}{value_of(name, where)}{closing}<!-- end -->"
+        value = value_of(name, where)
+        if value.startswith("`"):  # a list of names in backticks of their own
+            tick = closing = ""
+        return f"<!-- {name} -->{tick}{value}{closing}<!-- end -->"
 
     return IN_PLACE.sub(replace, text)
 
