@@ -5,6 +5,7 @@ import uuid
 
 import pytest
 
+from clickkit import contract
 from clickkit.broker.topics import create_topic, delete_topics_with_prefix
 from clickkit.ports import free_port_pair
 from kit_pytest import broker
@@ -18,7 +19,7 @@ def pytest_sessionstart(session):
     if not session.config.option.collectonly:
         os.environ.setdefault("INGEST_PORT", str(free_port_pair()))
         # Notebooks and the grader write to CLICKS_TOPIC: under test a topic of the suite's, never the student's clicks.
-        os.environ["CLICKS_TOPIC"] = TEST_TOPIC_PREFIX + "clicks"
+        os.environ["CLICKS_TOPIC"] = TEST_TOPIC_PREFIX + contract.TOPIC
 
 
 @pytest.hookimpl(tryfirst=True)

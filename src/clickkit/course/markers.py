@@ -12,8 +12,8 @@ from clickkit.errors import MarkerError
 from clickkit.tables import markdown_table
 
 PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
-# The value may sit in backticks, which stay.
-IN_PLACE = re.compile(r"<!-- ([A-Za-z_][A-Za-z0-9_]*) -->(`?)(.*?)(`?)<!-- end -->", re.DOTALL)
+# The value may sit in backticks, which stay; a marker in backticks is shown, not filled.
+IN_PLACE = re.compile(r"(?<!`)<!-- ([A-Za-z_][A-Za-z0-9_]*) -->(`?)(.*?)(`?)<!-- end -->", re.DOTALL)
 DOCS = (
     "README.md",
     "docs/architecture.md",
