@@ -48,7 +48,7 @@ def load_settings(env=None) -> Settings:
     ingest_port = int(env.get("INGEST_PORT", "5000"))
     return Settings(
         bootstrap_servers=env.get("KAFKA_BOOTSTRAP_SERVERS") or "localhost:9092",
-        ingest_url=env.get("INGEST_URL") or f"http://localhost:{ingest_port}/clicks",
+        ingest_url=env.get("INGEST_URL") or f"http://localhost:{ingest_port}{contract.PATH}",
         ingest_port=ingest_port,
         topic=env.get("CLICKS_TOPIC") or CLICKS_TOPIC,
         kafka_home=Path(env.get("KAFKA_HOME_DIR") or REPO_ROOT / ".kit" / "kafka"),

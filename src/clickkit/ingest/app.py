@@ -167,7 +167,7 @@ def create_app(config=None):
         slot.forget()
         return jsonify(body), 503, {"Retry-After": str(app.config["RETRY_AFTER_S"])}
 
-    @app.post("/clicks")
+    @app.post(contract.PATH)
     def ingest_click():
         deadline = time.monotonic() + app.config["REPLY_WITHIN_S"]
         try:
@@ -180,7 +180,7 @@ def create_app(config=None):
             return unavailable({"error": UNAVAILABLE})
         return jsonify(topic=metadata.topic, partition=metadata.partition, offset=metadata.offset)
 
-    @app.post("/clicks/batch")
+    @app.post(f"{contract.PATH}/batch")
     def ingest_batch():
         """Take a JSON array of clicks; send the valid ones together and report on each."""
         deadline = time.monotonic() + app.config["REPLY_WITHIN_S"]

@@ -43,7 +43,7 @@ class BadCase:
     status: int
     content_type: str | None = "application/json"
     method: str = "POST"
-    path: str = "/clicks"
+    path: str = contract.PATH
 
 
 BAD_CASES = [
@@ -66,7 +66,8 @@ BAD_CASES = [
     BadCase("missing Content-Type", b'{"ts_ingest": 1}', 415, content_type=None),
     BadCase("text/plain Content-Type", b'{"ts_ingest": 1}', 415, content_type="text/plain"),
     BadCase("form Content-Type", b"ts_ingest=1", 415, content_type="application/x-www-form-urlencoded"),
-    BadCase("body over 64 KiB", b'{"article_title": "' + b"x" * 70_000 + b'"}', 413),
+    BadCase(f"body over {contract.MAX_BODY_KIB} KiB",
+            b'{"article_title": "' + b"x" * (contract.MAX_BODY_BYTES + 4_000) + b'"}', contract.TOO_LARGE),
     BadCase("unknown route", b'{"ts_ingest": 1}', 404, path="/click"),
     BadCase("GET /clicks", b"", 405, content_type=None, method="GET"),
     BadCase("PUT /clicks", b'{"ts_ingest": 1}', 405, method="PUT"),
@@ -106,7 +107,7 @@ def bad_input_scenario(bootstrap_servers: str, topic: str, good_clicks: int = 5)
         for case in BAD_CASES:
             send_bad_case(server.url, case, tally)
         for event in itertools.islice(generate(seed=6), good_clicks):
-            send_click(server.url + "/clicks", tally, event)
+            send_click(server.url + contract.PATH, tally, event)
     finally:
         stop_reference(server)
     audit(bootstrap_servers, topic, tally)
@@ -117,7 +118,7 @@ def outage_scenarios(kafka: LocalKafka, topic: str = contract.TOPIC) -> tuple:
     """Start the app while Kafka is down, start Kafka, then kill and restart it while clicks flow."""
     at_start, mid_run = Tally("kafka down at start"), Tally("kafka down mid-run")
     server = serve_reference(kafka.bootstrap_servers, topic)
-    url = server.url + "/clicks"
+    url = server.url + contract.PATH
     try:
         with Flow(url, at_start) as flow:
             flow.wait(lambda t: t.count(500) >= 3, 60, "503s while Kafka is down")
@@ -162,7 +163,7 @@ def cluster_scenario(kafka: LocalKafka, topic: str = contract.TOPIC) -> Tally:
     victim = tally.facts["topic"]["leaders"][0]
     server = serve_reference(kafka.bootstrap_servers, topic)
     try:
-        with Flow(server.url + "/clicks", tally, threads=3) as flow:
+        with Flow(server.url + contract.PATH, tally, threads=3) as flow:
             flow.wait(lambda t: len(t.acknowledged) >= 30, 60, "30 clicks accepted before the crash")
             kafka.kill_node(victim)
             accepted = len(tally.acknowledged)
