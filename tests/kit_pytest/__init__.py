@@ -1,1 +1,1 @@
-"""The suite's pytest plugins, loaded by the root conftest.py: broker, topics, notebook rules, endpoint."""
+"""The suite's pytest plugins, loaded by the root conftest.py: broker, topics, notebook rules."""

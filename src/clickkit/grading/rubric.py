@@ -1,7 +1,8 @@
 """The grading rubric: the contract of notebook 01, one check per requirement, probed against the live endpoint.
 
-RUBRIC, the one table of points and wording, is in clickkit.contract: the gradebook, the feedback and
-docs/grading.md all use it.
+The checks' keys, points and wording are the contract's (clickkit.contract.RUBRIC); what to do when one
+fails is here, with the grader, since some of it is the answer. The gradebook, the feedback and
+docs/grading.md all use RUBRIC.
 The probes are hidden variants of the notebook's visible checks: the same requirements with other data.
 """
 
@@ -15,12 +16,49 @@ from urllib.parse import urlsplit
 
 import requests
 
-from clickkit import schema
-from clickkit.contract import CHECKS, MAX_POINTS, RUBRIC  # noqa: F401 (the grader's names for them)
+from clickkit import contract, schema
 from clickkit.contract import UNAVAILABLE_WITHIN_S as REPLY_WITHIN_S
 from clickkit.broker.topics import end_offsets, ensure_topic, records_since
 
 JSON = "application/json"
+
+
+@dataclass(frozen=True)
+class Check:
+    """One line of the rubric: the requirement as the contract states it, its points, and what to do."""
+
+    key: str
+    points: int
+    requirement: str
+    advice: str
+
+
+ADVICE = {
+    "answers_200": f"Send with producer.send(topic, event) and wait with .get(timeout=...) before answering "
+    f"{contract.OK}.",
+    "body_keys": "return jsonify(" + ", ".join(f"{key}=metadata.{key}" for key in contract.OK_BODY_KEYS) + ")",
+    "click_on_topic": "Send the event itself, serialized as JSON (JsonSerializer or json.dumps, not str()), once, "
+    f"to `{contract.TOPIC}`.",
+    "clicks_in_order": "Answer each click only after its send is acknowledged, so the next one is sent after it.",
+    "invalid_json": "Decode the body and parse it with json.loads inside try/except; answer "
+    f"{contract.BAD_REQUEST} with a message.",
+    "not_an_object": f"Check isinstance(data, dict) and answer {contract.BAD_REQUEST} when it is not.",
+    "strict_json": "Give json.loads parse_constant= and parse_float= hooks that raise ValueError for these.",
+    "content_type": f"Compare request.mimetype with '{contract.CONTENT_TYPE}' and answer "
+    f"{contract.UNSUPPORTED_TYPE} when they differ.",
+    "too_large": f"Set MAX_CONTENT_LENGTH to {contract.MAX_BODY_KIB} * 1024 and read the body with "
+    "request.get_data(), without catching its error.",
+    "json_errors": "Answer every error with jsonify(error=...); an @app.errorhandler(HTTPException) covers Flask's "
+    "own.",
+    "rejects_write_nothing": "Check the whole body before anything is sent to Kafka.",
+    "unavailable_503": "Bound every wait on Kafka (bootstrap_timeout_ms, max_block_ms, delivery_timeout_ms, "
+    f"get(timeout=)) and answer a KafkaError with {contract.UNAVAILABLE}, a Retry-After header and an honest message.",
+    "recovers": "After a KafkaError, drop the producer (forget_producer()) so the next request creates a fresh one.",
+    "runs_cleanly": "Restart the kernel and run all cells; fix the first cell that fails, hangs or floods the output.",
+}
+RUBRIC = tuple(Check(line.key, line.points, line.requirement, ADVICE[line.key]) for line in contract.RUBRIC)
+MAX_POINTS = contract.MAX_POINTS
+CHECKS = {check.key: check for check in RUBRIC}
 
 
 @dataclass

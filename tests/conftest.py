@@ -1,4 +1,8 @@
-"""Fixtures for the reference endpoint, as flaskr has them: `app` configured for the test, `client` to call it."""
+"""Fixtures for the reference endpoint, as flaskr has them: `app` configured for the test, `client` to call it.
+
+Here rather than among the plugins of tests/kit_pytest/, which the student's release (without the reference
+endpoint) loads too.
+"""
 
 import pytest
 
