@@ -14,7 +14,7 @@ def port_is_open(port: int, host: str = "127.0.0.1") -> bool:
 
 
 def any_accepts(bootstrap_servers: str, timeout_s: float = 3.0) -> bool:
-    """Tell whether any host:port of a comma-separated list accepts TCP connections (a name that does not resolve: no)."""
+    """Tell whether any host:port of a comma-separated list accepts TCP connections (a name that cannot resolve: no)."""
     for address in bootstrap_servers.split(","):
         host, _, port = address.strip().rpartition(":")
         try:

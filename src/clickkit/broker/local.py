@@ -248,7 +248,7 @@ class LocalKafka:
 
 def start_on_free_ports(home: Path, nodes: int, cache: Path, timeout_s: float = 180.0,
                         attempts: int = 3) -> LocalKafka:
-    """Start a broker (or a cluster) on free ports, in a fresh folder under home each try; raise KitError after the last."""
+    """Start a broker (or a cluster) on free ports, in a fresh folder under home each try; KitError after the last."""
     # Another program may take a free port before the broker binds it: each try draws fresh ports.
     for attempt in range(1, attempts + 1):
         kafka = LocalKafka(Path(home) / f"try-{attempt}", free_node_ports(nodes), cache)
