@@ -102,6 +102,7 @@ BY_HAND = [
     (r"503\W[^.|;]{0,60}?within \**\d+(\.\d+)? ?(s|seconds)\b", "the 503 bound: {{ UNAVAILABLE_WITHIN_S }}"),
     (r"\b\d+ ?KiB\b", "the size limit: {{ MAX_BODY_KIB }} KiB"),
     (r"\(\d+/\d+\)|\b\d+/\d+ points", "the points: {{ MAX_POINTS }}"),
+    (rf"`{contract.TOPIC}`|\"{contract.TOPIC}\"", "the topic: `{{ TOPIC }}`"),
     # A measurement names the version it ran on ("Kafka 4.1.1 on the same machine"): that one stays.
     (r"Kafka \d+\.\d+\.\d+(?! on the same machine)", "the Kafka version: {{ KAFKA_VERSION }}"),
 ]
@@ -109,10 +110,7 @@ BY_HAND = [
 
 def unmarked_text() -> dict:
     """Return {where: text} of the docs and of the solutions' Markdown, with the markers and their values removed."""
-    texts = {name: (REPO_ROOT / name).read_text(encoding="utf-8") for name in markers.DOCS}
-    texts.update(
-        {name: (REPO_ROOT / "docs" / name).read_text(encoding="utf-8") for name in ("demo.md", "performance.md")}
-    )
+    texts = {path.name: path.read_text(encoding="utf-8") for path in markers.doc_pages()}
     for path in sorted((REPO_ROOT / "solutions").glob("*.ipynb")):
         for number, cell in enumerate(nbformat.read(path, as_version=4).cells, start=1):
             if cell.cell_type == "markdown":

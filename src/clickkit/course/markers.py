@@ -14,15 +14,6 @@ from clickkit.tables import markdown_table
 PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 # The value may sit in backticks, which stay; a marker in backticks is shown, not filled.
 IN_PLACE = re.compile(r"(?<!`)<!-- ([A-Za-z_][A-Za-z0-9_]*) -->(`?)(.*?)(`?)<!-- end -->", re.DOTALL)
-DOCS = (
-    "README.md",
-    "docs/architecture.md",
-    "docs/grading.md",
-    "docs/notebooks.md",
-    "docs/reliability.md",
-    "docs/setup.md",
-    "docs/traffic.md",
-)
 
 
 def contract_values() -> dict:
@@ -64,13 +55,17 @@ def refresh(text: str, where: str) -> str:
     return IN_PLACE.sub(replace, text)
 
 
+def doc_pages(root=REPO_ROOT) -> list:
+    """Return the README and every page of docs/."""
+    return [root / "README.md", *sorted((root / "docs").glob("*.md"))]
+
+
 def stale_docs(root=REPO_ROOT) -> list:
     """Return the docs whose marked values differ from the contract."""
     return [
-        root / name
-        for name in DOCS
-        if (root / name).exists()
-        and refresh((root / name).read_text(encoding="utf-8"), name) != (root / name).read_text(encoding="utf-8")
+        path
+        for path in doc_pages(root)
+        if refresh(path.read_text(encoding="utf-8"), path.name) != path.read_text(encoding="utf-8")
     ]
 
 
