@@ -19,6 +19,7 @@ RAISE_NO_KIT_ERROR = {
     "ingest/serve.py": "hands over to granian or gunicorn",
     "bench/load.py": "a child process of the benchmark, which reports its failure as a LoadError",
     "grading/sandbox.py": "execs bubblewrap",
+    "grading/bridge.py": "relays sockets inside the sandbox, then waits for the kernel",
 }
 
 
