@@ -7,12 +7,13 @@ READY := $(VENV)/.installed
 PYTEST_ARGS ?=
 
 .PHONY: help setup doctor lab test test-fast kafka-up kafka-down kafka-status cluster-up cluster-down \
-        exercises fake-website demo-site demo bench bench-variants reliability grade check release answers clean
+        exercises fake-website demo-site demo bench bench-variants reliability grade check release answers clean lint
 
 help:
 	@echo "make lab        start Kafka and JupyterLab on the notebooks"
 	@echo "make test       run the whole suite (starts its own broker unless KAFKA_BOOTSTRAP_SERVERS is set)"
-	@echo "make test-fast  the tests that need no broker and no Java, in seconds"
+	@echo "make test-fast  the tests that need no broker and no Java, in seconds, then make lint"
+	@echo "make lint       the formatter and the linter (ruff) over the code and the solutions' code cells"
 	@echo "make kafka-up | kafka-down | kafka-status | cluster-up | cluster-down"
 	@echo "make exercises | fake-website ARGS=... | demo-site | bench | bench-variants | reliability | grade SUBMISSIONS=path"
 	@echo "make demo       the classroom demo: site, endpoint, live page (ARGS='--host 0.0.0.0' for phones)"
@@ -46,9 +47,15 @@ test: $(READY)
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iproute2 >/dev/null; }
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-# The inner loop: no broker, no Java, no notebooks.
+# The inner loop: no broker, no Java, no notebooks; then the formatter and the linter (pyproject.toml's [tool.ruff]).
 test-fast: $(READY)
 	$(BIN)/python -m pytest tests -m "not kafka and not slow and not java" $(PYTEST_ARGS)
+	@$(MAKE) --no-print-directory lint
+
+# The formatter and the linter, configured in pyproject.toml ([tool.ruff]); CI runs it too.
+lint: $(READY)
+	$(BIN)/python -m ruff format --check --quiet . || { echo "Formatting differs: run $(BIN)/python -m ruff format ."; exit 1; }
+	$(BIN)/python -m ruff check --quiet .
 
 kafka-up: $(READY)
 	$(BIN)/python -m clickkit.broker up
@@ -103,5 +110,7 @@ answers: $(READY)
 	@test -n "$(DEST)" || { echo "Usage: make answers DEST=../clickkit-answers (a new folder)"; exit 2; }
 	$(BIN)/python -m clickkit.release --answers "$(DEST)"
 
-clean: kafka-down cluster-down
+# Stops the kit's brokers only if there is an environment to do it with: cleaning never installs anything.
+clean:
+	@if [ -x $(BIN)/python ]; then $(BIN)/python -m clickkit.broker down; $(BIN)/python -m clickkit.broker down --cluster; fi
 	rm -rf .kit

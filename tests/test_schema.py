@@ -26,6 +26,30 @@ def test_the_docs_and_the_lesson_name_every_field():
         assert not missing, f"{page.name} does not name {missing}"
 
 
+def test_a_type_is_checked_strictly_and_a_boolean_is_not_a_number():
+    assert schema.problems(schema.sample(visitor_page_timer=True)) == ["visitor_page_timer is True, not int"]
+    assert schema.problems(schema.sample(visitor_page_height=12.5)) == ["visitor_page_height is 12.5, not int"]
+    assert schema.problems(schema.sample(article_title=7)) == ["article_title is 7, not str"]
+
+
+def test_a_value_outside_the_known_ones_is_named_with_them():
+    assert schema.problems(schema.sample(visitor_platform="watch")) == [
+        f"visitor_platform 'watch' is not one of {schema.PLATFORMS}"
+    ]
+    assert schema.problems(schema.sample(visitor_country="BEL")) == ["visitor_country 'BEL' is not two capitals"]
+
+
+def test_every_missing_field_is_named_and_an_extra_field_is_allowed():
+    assert schema.problems({}) == [f"missing {name}" for name in schema.NAMES]
+    assert schema.problems(schema.sample(visitor_referrer="https://example.org/")) == []
+
+
+def test_the_sample_has_every_field_and_sample_changes_only_what_it_is_given():
+    assert set(schema.SAMPLE) == set(schema.FIELDS)
+    changed = schema.sample(visitor_country="NL")
+    assert changed == {**schema.SAMPLE, "visitor_country": "NL"} and schema.SAMPLE["visitor_country"] == "BE"
+
+
 def test_the_event_id_is_optional_but_when_present_a_uuid():
     assert schema.EVENT_ID not in schema.NAMES  # not one of the nine fields: a click without it is not dirty
     assert schema.problems(schema.SAMPLE) == []

@@ -4,10 +4,12 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from clickkit import contract
+
 # The repository root when the kit is installed in development mode (pip install -e .).
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
-CLICKS_TOPIC = "clicks"
+CLICKS_TOPIC = contract.TOPIC
 LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1"}
 
 
@@ -23,6 +25,7 @@ class Settings:
     kafka_cache: Path
     jupyter_ip: str
     jupyter_port: int
+    linger_ms: int | None = None  # the reference endpoint's producer; None keeps make_producer's
 
     @property
     def local_kafka_port(self) -> int:
@@ -45,7 +48,7 @@ def load_settings(env=None) -> Settings:
     ingest_port = int(env.get("INGEST_PORT", "5000"))
     return Settings(
         bootstrap_servers=env.get("KAFKA_BOOTSTRAP_SERVERS") or "localhost:9092",
-        ingest_url=env.get("INGEST_URL") or f"http://localhost:{ingest_port}/clicks",
+        ingest_url=env.get("INGEST_URL") or f"http://localhost:{ingest_port}{contract.PATH}",
         ingest_port=ingest_port,
         topic=env.get("CLICKS_TOPIC") or CLICKS_TOPIC,
         kafka_home=Path(env.get("KAFKA_HOME_DIR") or REPO_ROOT / ".kit" / "kafka"),
@@ -53,4 +56,5 @@ def load_settings(env=None) -> Settings:
         # The devcontainer sets 0.0.0.0 so VS Code can forward the port; elsewhere stay on loopback.
         jupyter_ip=env.get("JUPYTER_IP") or "127.0.0.1",
         jupyter_port=int(env.get("JUPYTER_PORT", "8888")),
+        linger_ms=int(env["CLICKKIT_LINGER_MS"]) if env.get("CLICKKIT_LINGER_MS") else None,
     )

@@ -1,4 +1,8 @@
-"""The kit's errors, in one place: each message says what to do."""
+"""The kit's errors, in one place: each message says what to do.
+
+Every error derives from KitError, so that each command-line tool catches KitError alone, prints its
+message and exits non-zero.
+"""
 
 
 class KitError(RuntimeError):
@@ -9,21 +13,25 @@ class UnknownTopic(KitError):
     """The topic does not exist on the broker."""
 
 
-class BrokerNotReady(RuntimeError):
+class BrokerNotReady(KitError):
     """No working broker answers at the bootstrap address."""
 
 
-class GraderError(RuntimeError):
+class GraderError(KitError):
     """The grader or Kafka failed: no student may be scored from this run."""
 
 
-class LiveError(RuntimeError):
+class LiveError(KitError):
     """The live page cannot read the topic; the message says what to do."""
 
 
-class MarkerError(ValueError):
+class MarkerError(KitError):
     """A solution region is nested, unclosed or closed without being opened."""
 
 
-class EndpointError(RuntimeError):
+class EndpointError(KitError):
     """A notebook's endpoint cells cannot be loaded; the message says what to fix."""
+
+
+class LoadError(KitError):
+    """The benchmark's load generator failed or overran its time limit."""

@@ -3,6 +3,8 @@
 import random
 import socket
 
+from clickkit.errors import KitError
+
 
 def port_is_open(port: int, host: str = "127.0.0.1") -> bool:
     """Tell whether something accepts TCP connections on the port."""
@@ -12,7 +14,7 @@ def port_is_open(port: int, host: str = "127.0.0.1") -> bool:
 
 
 def any_accepts(bootstrap_servers: str, timeout_s: float = 3.0) -> bool:
-    """Tell whether any host:port of a comma-separated list accepts TCP connections (a name that does not resolve: no)."""
+    """Tell whether any host:port of a comma-separated list accepts TCP connections (a name that cannot resolve: no)."""
     for address in bootstrap_servers.split(","):
         host, _, port = address.strip().rpartition(":")
         try:
@@ -38,7 +40,7 @@ def free_port_pair() -> int:
         port = random.randrange(20000, 32000)
         if can_bind(port) and can_bind(port + 1):
             return port
-    raise RuntimeError("No free pair of ports on 127.0.0.1: stop some servers and try again.")
+    raise KitError("No free pair of ports on 127.0.0.1: stop some servers and try again.")
 
 
 def free_node_ports(count: int) -> list:

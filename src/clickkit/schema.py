@@ -53,7 +53,7 @@ def is_uuid(value) -> bool:
 
 
 def problems(event) -> list:
-    """Return what makes an event dirty (missing or extra fields, wrong types or values), or []."""
+    """Return what makes an event dirty (missing fields, wrong types or values; extra fields are allowed), or []."""
     if not isinstance(event, dict):
         return [f"not a JSON object but {type(event).__name__}"]
     found = [f"missing {name}" for name in NAMES if name not in event]

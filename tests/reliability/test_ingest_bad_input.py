@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 
 from clickkit.ingest import app as ingest_app
 from clickkit.reliability import scenarios as reliability
-from clickkit.reliability.audit import Tally
-from clickkit.reliability.scenarios import BAD_CASES, send_bad_case, serve_solution, stop_solution
+from clickkit.reliability.flow import Tally
+from clickkit.reliability.scenarios import BAD_CASES, send_bad_case, serve_reference, stop_reference
 from clickkit.broker.topics import create_topic, read_topic
 
 
@@ -23,9 +23,9 @@ def module_topic(bootstrap_servers, topic_prefix):
 
 @pytest.fixture(scope="module")
 def server(bootstrap_servers, module_topic):
-    server = serve_solution(bootstrap_servers, module_topic)
+    server = serve_reference(bootstrap_servers, module_topic)
     yield server
-    stop_solution(server)
+    stop_reference(server)
 
 
 @pytest.mark.parametrize("case", BAD_CASES, ids=[case.name for case in BAD_CASES])

@@ -68,7 +68,7 @@ class Schedule:
         return due  # timing from the due time counts the wait a late client causes (no coordinated omission)
 
 
-def http_client(url: str, batch_size: int, schedule: Schedule, tally: LoadRecord, client_id: int) -> None:
+def http_client(url: str, batch_size: int, schedule: Schedule, log: LoadRecord, client_id: int) -> None:
     """Send requests on one keep-alive connection until the schedule says stop."""
     parts = urlsplit(url)
     connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=REQUEST_TIMEOUT_S)
@@ -85,22 +85,22 @@ def http_client(url: str, batch_size: int, schedule: Schedule, tally: LoadRecord
             status, answer = str(response.status), response.read()
         except (OSError, http.client.HTTPException) as error:
             connection.close()  # reconnects on the next request
-            tally.record(started, type(error).__name__, [])
+            log.record(started, type(error).__name__, [])
             continue
         if status != "200" and batch_size == 1:
-            tally.record(started, status, [])
+            log.record(started, status, [])
         elif batch_size == 1:
-            tally.record(started, status, ids)
+            log.record(started, status, ids)
         else:
             results = json.loads(answer).get("results", []) if answer.startswith(b"{") else []
             accepted = [i for i, result in zip(ids, results) if result.get("status") == 200]
-            tally.record(started, "200" if status in ("200", "207") else status, accepted)
+            log.record(started, "200" if status in ("200", "207") else status, accepted)
     connection.close()
 
 
-def run_http(args, tally: LoadRecord, schedule: Schedule, _=None) -> None:
+def run_http(args, log: LoadRecord, schedule: Schedule, _=None) -> None:
     """Run --concurrency HTTP clients on threads and wait for them."""
-    threads = [threading.Thread(target=http_client, args=(args.url, args.batch_size, schedule, tally,
+    threads = [threading.Thread(target=http_client, args=(args.url, args.batch_size, schedule, log,
                                                           f"{args.run_id}-{n}"), daemon=True)
                for n in range(args.concurrency)]
     for thread in threads:
@@ -118,12 +118,12 @@ def ceiling_producer(bootstrap_servers: str, topic: str):
     return producer
 
 
-def run_kafka(args, tally: LoadRecord, schedule: Schedule, producer) -> None:
+def run_kafka(args, log: LoadRecord, schedule: Schedule, producer) -> None:
     """Keep --concurrency sends in flight on one producer with the endpoint's settings."""
     in_flight = threading.BoundedSemaphore(args.concurrency)
 
     def finished(started, bench_id, error=None):
-        tally.record(started, type(error).__name__ if error else "200", [] if error else [bench_id])
+        log.record(started, type(error).__name__ if error else "200", [] if error else [bench_id])
         in_flight.release()
 
     for sequence in itertools.count():
@@ -142,7 +142,7 @@ def run_kafka(args, tally: LoadRecord, schedule: Schedule, producer) -> None:
 
 
 def main(argv=None) -> int:
-    """Run one load and write its tally as JSON to --out."""
+    """Run one load and write what it measured as JSON to --out."""
     parser = argparse.ArgumentParser(prog="python -m clickkit.bench.load", description=__doc__)
     target = parser.add_mutually_exclusive_group(required=True)
     target.add_argument("--url", help="an http://127.0.0.1:PORT/... endpoint (loopback only)")
@@ -165,20 +165,20 @@ def main(argv=None) -> int:
     producer = ceiling_producer(args.kafka, args.topic) if args.kafka else None
     start = time.perf_counter()
     measure_from = start + args.warmup
-    tally = LoadRecord(measure_from)
+    log = LoadRecord(measure_from)
     schedule = Schedule(start, measure_from + args.duration, args.max_requests, args.rate)
     cpu_at = {"start": time.process_time()}
     # The CPU figure covers the timed part only, as the latencies do: the warm-up's CPU is left out.
     timer = threading.Timer(args.warmup, lambda: cpu_at.update(start=time.process_time()))
     timer.start()
-    (run_kafka if args.kafka else run_http)(args, tally, schedule, producer)
+    (run_kafka if args.kafka else run_http)(args, log, schedule, producer)
     timer.cancel()
     elapsed = time.perf_counter() - measure_from
     cpu_s = time.process_time() - cpu_at["start"]
-    with tally.lock:
-        result = {"elapsed_s": elapsed, "cpu_s": cpu_s, "statuses": tally.statuses,
-                  "timed_requests": tally.timed_requests, "timed_events": tally.timed_events,
-                  "latencies_ms": tally.latencies_ms, "acknowledged_ids": tally.acknowledged}
+    with log.lock:
+        result = {"elapsed_s": elapsed, "cpu_s": cpu_s, "statuses": log.statuses,
+                  "timed_requests": log.timed_requests, "timed_events": log.timed_events,
+                  "latencies_ms": log.latencies_ms, "acknowledged_ids": log.acknowledged}
     with open(args.out, "w", encoding="utf-8") as out:
         json.dump(result, out)
     return 0

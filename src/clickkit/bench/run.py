@@ -26,7 +26,7 @@ from clickkit.bench.report import plot, summary_tables
 from clickkit.ingest.process import ServerProcess
 from clickkit.ports import free_port
 from clickkit.broker.local import KAFKA_VERSION
-from clickkit.errors import KitError
+from clickkit.errors import KitError, LoadError
 from clickkit.config import load_settings
 from clickkit.broker.cli import ensure_kafka
 from clickkit.ingest.serve import DEFAULT_THREADS, default_workers
@@ -58,7 +58,7 @@ def percentile(values, share: float) -> float:
 
 
 def run_load(load_args: list, out_file: Path, warmup: float, duration: float, server=None) -> dict:
-    """Run the load generator as its own process; return its tally with CPU use over the timed part."""
+    """Run the load generator as its own process; return what it measured, with CPU use over the timed part."""
     # Quiet: the solution's cells print their settings, and kafka-python 3 warns about its lambda serializer.
     command = [sys.executable, "-W", "ignore::DeprecationWarning", "-m", "clickkit.bench.load", *map(str, load_args),
                "--warmup", str(warmup), "--duration", str(duration), "--out", str(out_file)]
@@ -69,30 +69,32 @@ def run_load(load_args: list, out_file: Path, warmup: float, duration: float, se
         returncode = process.wait(timeout=warmup + duration + 90)
     except subprocess.TimeoutExpired:
         process.kill()
-        raise RuntimeError(f"The load generator ran past its time limit: {' '.join(command)}") from None
+        raise LoadError(f"The load generator ran past its time limit: {' '.join(command)}. Its server's log is in "
+                        f"{out_file.parent}; rerun with a shorter --duration or fewer --levels.") from None
     wall = max(time.monotonic() - wall_before, 1e-6)
     if returncode != 0:
-        raise RuntimeError(f"The load generator failed (exit {returncode}): {' '.join(command)}")
-    tally = json.loads(out_file.read_text())
+        raise LoadError(f"The load generator failed (exit {returncode}): {' '.join(command)}. Run that command to "
+                        f"see its error; the server's log is in {out_file.parent}.")
+    measured = json.loads(out_file.read_text())
     machine_after = psutil.cpu_times()
     busy = sum(machine_after) - sum(machine_before)
     idle = (machine_after.idle + getattr(machine_after, "iowait", 0)) - (machine_before.idle + getattr(machine_before, "iowait", 0))
-    latencies, elapsed = tally["latencies_ms"], max(tally["elapsed_s"], 1e-6)
-    cpu_pct = 100 * ((server.cpu_seconds() - server_before) / wall if server else tally["cpu_s"] / elapsed)
-    requests_per_s = tally["timed_requests"] / elapsed
+    latencies, elapsed = measured["latencies_ms"], max(measured["elapsed_s"], 1e-6)
+    cpu_pct = 100 * ((server.cpu_seconds() - server_before) / wall if server else measured["cpu_s"] / elapsed)
+    requests_per_s = measured["timed_requests"] / elapsed
     return {
         "requests_per_s": requests_per_s,
-        "events_per_s": tally["timed_events"] / elapsed,
+        "events_per_s": measured["timed_events"] / elapsed,
         "p50_ms": percentile(latencies, 0.50), "p95_ms": percentile(latencies, 0.95),
         "p99_ms": percentile(latencies, 0.99),
         "cpu_server_pct": cpu_pct,
         # What a request costs the server (an event, the raw producer), however much CPU it was given.
         "cpu_ms_per_request": 10 * cpu_pct / requests_per_s if requests_per_s else 0.0,
-        "cpu_load_pct": 100 * tally["cpu_s"] / elapsed,
+        "cpu_load_pct": 100 * measured["cpu_s"] / elapsed,
         "cpu_machine_pct": 100 * (busy - idle) / busy if busy else 0.0,
-        "errors": sum(count for status, count in tally["statuses"].items() if status != "200"),
-        "statuses": tally["statuses"],
-        "acknowledged_ids": tally["acknowledged_ids"],
+        "errors": sum(count for status, count in measured["statuses"].items() if status != "200"),
+        "statuses": measured["statuses"],
+        "acknowledged_ids": measured["acknowledged_ids"],
     }
 
 
@@ -201,22 +203,25 @@ def accounting_errors(results: dict) -> list:
 
 
 def kafka_settings():
-    """Return the settings once Kafka answers (starting the local broker if needed), or None after saying why not."""
+    """Return the settings once Kafka answers (starting the local broker if needed); raise KitError if it cannot."""
     settings = load_settings()
-    try:
-        ensure_kafka(settings)
-    except KitError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return None
+    ensure_kafka(settings)
     return settings
 
 
 def main(argv=None) -> int:
-    """Run the four measurements, write results, tables and plot, and print the folder's path last."""
+    """Run the benchmark; on a KitError, print its message and exit 1."""
     args = parse_args(argv)
-    settings = kafka_settings()
-    if settings is None:
+    try:
+        return benchmark(args)
+    except KitError as error:
+        print(f"error: {error}", file=sys.stderr)
         return 1
+
+
+def benchmark(args) -> int:
+    """Run the four measurements, write results, tables and plot, and print the folder's path last."""
+    settings = kafka_settings()
     bootstrap = settings.bootstrap_servers
     work = args.out.resolve() / "runs"
     work.mkdir(parents=True, exist_ok=True)

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 from clickkit.bench.run import accounting_errors, kafka_settings, measure_server
+from clickkit.errors import KitError
 from clickkit.tables import markdown_table
 
 SERVE = ["clickkit.ingest.serve"]
@@ -66,9 +67,16 @@ def table(results: dict, levels: list) -> str:
 def main(argv=None) -> int:
     """Measure each chosen variant in turn, print the table, and print the results folder last."""
     args = parse_args(argv)
-    settings = kafka_settings()
-    if settings is None:
+    try:
+        return measure_variants(args)
+    except KitError as error:
+        print(f"error: {error}", file=sys.stderr)
         return 1
+
+
+def measure_variants(args) -> int:
+    """Measure each chosen variant, write the results, print the table and the folder."""
+    settings = kafka_settings()
     out = args.out.resolve()
     work = out / "runs"
     work.mkdir(parents=True, exist_ok=True)

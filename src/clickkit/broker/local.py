@@ -9,11 +9,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from clickkit.config import load_settings
+from clickkit.contract import KAFKA_VERSION
 from clickkit.ports import free_node_ports, port_is_open
 from clickkit.broker.health import wait_for_brokers, wait_until_ready
 from clickkit.errors import BrokerNotReady, KitError
 
-KAFKA_VERSION = "4.1.1"
 # Kafka's POM leaves out the log4j2 runtime and the slf4j 1.x binding; without them the broker is silent.
 LOG4J_VERSION = "2.24.3"
 CLUSTER_PORTS = (19192, 19292, 19392)
@@ -248,7 +248,7 @@ class LocalKafka:
 
 def start_on_free_ports(home: Path, nodes: int, cache: Path, timeout_s: float = 180.0,
                         attempts: int = 3, host: str = "localhost") -> LocalKafka:
-    """Start a broker (or a cluster) on free ports, in a fresh folder under home each try; raise KitError after the last."""
+    """Start a broker (or a cluster) on free ports, in a fresh folder under home each try; KitError after the last."""
     # Another program may take a free port before the broker binds it: each try draws fresh ports.
     for attempt in range(1, attempts + 1):
         kafka = LocalKafka(Path(home) / f"try-{attempt}", free_node_ports(nodes), cache, host)

@@ -3,6 +3,8 @@
 import contextlib
 import threading
 
+from clickkit.errors import BrokerNotReady
+
 STUB_HINT = ("Replace its '# YOUR CODE HERE' and 'raise NotImplementedError' lines with your code, "
              "run that cell, then this check again.")
 STUB_MARK = "is not written yet"  # in every stub's message: exercises.CODE_STUB
@@ -130,7 +132,7 @@ def require_kafka(settings, timeout_s: float = 15.0) -> None:
     else:
         advice = ("This is the Docker Compose broker: on your machine, check that the 'kafka' service is healthy "
                   "with 'docker compose ps' and start it with 'docker compose up -d kafka'.")
-    raise plain(RuntimeError(f"No Kafka broker answers at {settings.bootstrap_servers} (KAFKA_BOOTSTRAP_SERVERS).\n"
+    raise plain(BrokerNotReady(f"No Kafka broker answers at {settings.bootstrap_servers} (KAFKA_BOOTSTRAP_SERVERS).\n"
                              f"{advice}"))
 
 

@@ -1,4 +1,7 @@
-"""Generate the student notebooks (notebooks/NAME.ipynb) from the solution notebooks (solutions/NAME.ipynb)."""
+"""Generate the student notebooks (notebooks/NAME.ipynb) from the solution notebooks (solutions/NAME.ipynb).
+
+The contract's values go into their Markdown, and into the docs, through clickkit.course.markers.
+"""
 
 import argparse
 import sys
@@ -7,7 +10,8 @@ from pathlib import Path
 import nbformat
 
 from clickkit.config import REPO_ROOT
-from clickkit.errors import MarkerError
+from clickkit.course import markers
+from clickkit.errors import KitError, MarkerError
 
 SOLUTIONS_DIR = REPO_ROOT / "solutions"
 EXERCISES_DIR = REPO_ROOT / "notebooks"
@@ -86,7 +90,7 @@ def make_exercise(solution: nbformat.NotebookNode, name: str) -> nbformat.Notebo
                 tags.append(EXPECTED_ERROR_TAG)  # these cells fail until the student has written the code
             new = nbformat.v4.new_code_cell(strip_solution(cell.source, CODE_STUB, where))
         elif cell.cell_type == "markdown":
-            source = strip_solution(cell.source, MARKDOWN_STUB, where)
+            source = markers.fill(strip_solution(cell.source, MARKDOWN_STUB, where), where)
             new = nbformat.v4.new_markdown_cell(exercise_title(source) if index == 0 else source)
         else:
             new = nbformat.v4.new_raw_cell(cell.source)
@@ -135,15 +139,16 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.check:
-            stale = stale_exercises()
+            stale = stale_exercises() + markers.stale_docs()
             for path in stale:
-                print(f"{path.relative_to(REPO_ROOT)} is out of date with its solution: run 'make exercises' "
+                print(f"{path.relative_to(REPO_ROOT)} is out of date with its solution or the contract: "
+                      "run 'make exercises' "
                       "and commit the result.")
             return 1 if stale else 0
-        for path in write_exercises():
+        for path in write_exercises() + markers.write_docs():
             print(f"wrote {path.relative_to(REPO_ROOT)}")
         return 0
-    except MarkerError as error:
+    except KitError as error:
         print(f"Cannot generate the exercises: {error}", file=sys.stderr)
         return 2
 

@@ -13,7 +13,7 @@ from clickkit.course.notebook_server import bind
 from clickkit.ingest import app as ingest_app
 from clickkit.demo.answers import Answers, counting_answers
 from clickkit.broker.cli import ensure_kafka
-from clickkit.errors import KitError, LiveError
+from clickkit.errors import KitError
 from clickkit.config import LOCAL_HOSTS, load_settings
 from clickkit.demo.site import create_site
 from clickkit.demo.lan import qr_code, room_addresses, url
@@ -186,7 +186,7 @@ def main(argv=None) -> int:
         wait_for_the_teacher(demo)
     except KeyboardInterrupt:
         pass
-    except (KitError, LiveError) as error:
+    except KitError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     except KafkaError as error:

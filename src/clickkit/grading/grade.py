@@ -228,7 +228,7 @@ def main(argv=None) -> int:
     out = (args.out or Path(f"gradebook-{datetime.now():%Y%m%d-%H%M%S}")).resolve()
     try:
         results = grade_class(paths, out, args.jobs, limits)
-    except (GraderError, KitError) as error:
+    except KitError as error:
         print(f"GRADER ERROR, no grades written: {error}", file=sys.stderr)
         return 1
     gradebook.write_all(results, out, "")

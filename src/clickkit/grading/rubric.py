@@ -1,6 +1,8 @@
 """The grading rubric: the contract of notebook 01, one check per requirement, probed against the live endpoint.
 
-RUBRIC is the one table of points and wording: the gradebook, the feedback and docs/grading.md all use it.
+The checks' keys, points and wording are the contract's (clickkit.contract.RUBRIC); what to do when one
+fails is here, with the grader, since some of it is the answer. The gradebook, the feedback and
+docs/grading.md all use RUBRIC.
 The probes are hidden variants of the notebook's visible checks: the same requirements with other data.
 """
 
@@ -15,11 +17,11 @@ from urllib.parse import urlsplit
 
 import requests
 
-from clickkit import schema
+from clickkit import contract, schema
 from clickkit.broker.topics import end_offsets, ensure_topic, read_to_end_since
+from clickkit.contract import UNAVAILABLE_WITHIN_S as REPLY_WITHIN_S
 from clickkit.errors import GraderError
 
-REPLY_WITHIN_S = 10.0  # the contract's bound on a 503 while Kafka is unreachable
 HOLD_ACK_S = 1.0       # how long the grader holds Kafka's acknowledgement back: well inside any send timeout
 JSON = "application/json"
 
@@ -34,40 +36,31 @@ class Check:
     advice: str
 
 
-RUBRIC = (
-    Check("answers_200", 2, "A valid click gets 200, only once Kafka has acknowledged it",
-          "Send with producer.send(topic, event) and wait with .get(timeout=...) before answering 200."),
-    Check("body_keys", 1, 'The 200 body is JSON with exactly the keys "topic", "partition" and "offset"',
-          "return jsonify(topic=metadata.topic, partition=metadata.partition, offset=metadata.offset)"),
-    Check("click_on_topic", 2, "The click is on the topic `clicks` as the same JSON object, once",
-          "Send the event itself, serialized as JSON (JsonSerializer or json.dumps, not str()), once, to `clicks`."),
-    Check("clicks_in_order", 1, "Five clicks in a row each arrive once, in the order they were sent",
-          "Answer each click only after its send is acknowledged, so the next one is sent after it."),
-    Check("invalid_json", 1, "400 for a body that is not valid JSON, not UTF-8, or empty",
-          "Decode the body and parse it with json.loads inside try/except; answer 400 with a message."),
-    Check("not_an_object", 1, "400 for JSON that is not an object: an array, a string, a number, true, null",
-          "Check isinstance(data, dict) and answer 400 when it is not."),
-    Check("strict_json", 1, "400 for JSON that is not strict: NaN, Infinity, -Infinity, 1e999",
-          "Give json.loads parse_constant= and parse_float= hooks that raise ValueError for these."),
-    Check("content_type", 1, "415 for any Content-Type other than application/json",
-          "Compare request.mimetype with 'application/json' and answer 415 when they differ."),
-    Check("too_large", 1, "413 for a body over 64 KiB",
-          "Set MAX_CONTENT_LENGTH to 64 * 1024 and read the body with request.get_data(), without catching its error."),
-    Check("json_errors", 1, 'Every error answer is JSON: {"error": "<what is wrong>"}, 404 and 405 included',
-          "Answer every error with jsonify(error=...); an @app.errorhandler(HTTPException) covers Flask's own."),
-    Check("rejects_write_nothing", 1, "A refused request writes nothing to Kafka",
-          "Check the whole body before anything is sent to Kafka."),
-    Check("unavailable_503", 2, "503 within 10 s while Kafka is unreachable, with Retry-After, "
-          "and a message that says the event may not have been stored",
-          "Bound every wait on Kafka (bootstrap_timeout_ms, max_block_ms, delivery_timeout_ms, get(timeout=)) and "
-          "answer a KafkaError with 503, a Retry-After header and an honest message."),
-    Check("recovers", 1, "Once Kafka is reachable again, the same running app answers 200 again",
-          "After a KafkaError, drop the producer (forget_producer()) so the next request creates a fresh one."),
-    Check("runs_cleanly", 1, "The notebook runs top to bottom without errors or timeouts, and its output stays "
-          "under the grader's cap", "Restart the kernel and run all cells; fix the first cell that fails, hangs or "
-          "floods the output."),
-)
-MAX_POINTS = sum(check.points for check in RUBRIC)
+ADVICE = {
+    "answers_200": f"Send with producer.send(topic, event) and wait with .get(timeout=...) before answering "
+    f"{contract.OK}.",
+    "body_keys": "return jsonify(" + ", ".join(f"{key}=metadata.{key}" for key in contract.OK_BODY_KEYS) + ")",
+    "click_on_topic": "Send the event itself, serialized as JSON (JsonSerializer or json.dumps, not str()), once, "
+    f"to `{contract.TOPIC}`.",
+    "clicks_in_order": "Answer each click only after its send is acknowledged, so the next one is sent after it.",
+    "invalid_json": "Decode the body and parse it with json.loads inside try/except; answer "
+    f"{contract.BAD_REQUEST} with a message.",
+    "not_an_object": f"Check isinstance(data, dict) and answer {contract.BAD_REQUEST} when it is not.",
+    "strict_json": "Give json.loads parse_constant= and parse_float= hooks that raise ValueError for these.",
+    "content_type": f"Compare request.mimetype with '{contract.CONTENT_TYPE}' and answer "
+    f"{contract.UNSUPPORTED_TYPE} when they differ.",
+    "too_large": f"Set MAX_CONTENT_LENGTH to {contract.MAX_BODY_KIB} * 1024 and read the body with "
+    "request.get_data(), without catching its error.",
+    "json_errors": "Answer every error with jsonify(error=...); an @app.errorhandler(HTTPException) covers Flask's "
+    "own.",
+    "rejects_write_nothing": "Check the whole body before anything is sent to Kafka.",
+    "unavailable_503": "Bound every wait on Kafka (bootstrap_timeout_ms, max_block_ms, delivery_timeout_ms, "
+    f"get(timeout=)) and answer a KafkaError with {contract.UNAVAILABLE}, a Retry-After header and an honest message.",
+    "recovers": "After a KafkaError, drop the producer (forget_producer()) so the next request creates a fresh one.",
+    "runs_cleanly": "Restart the kernel and run all cells; fix the first cell that fails, hangs or floods the output.",
+}
+RUBRIC = tuple(Check(line.key, line.points, line.requirement, ADVICE[line.key]) for line in contract.RUBRIC)
+MAX_POINTS = contract.MAX_POINTS
 CHECKS = {check.key: check for check in RUBRIC}
 
 

@@ -30,8 +30,8 @@ LIMITS_NOTE = "limits.txt"    # in the link folder: which control group the sand
 ENDPOINT_SOCKET = ".endpoint.sock"  # in the submission's folder: the grader's way in to the student's endpoint
 # What a student's kernel may import of the kit: the course's helpers, the broker tools, the traffic generator.
 # Hidden: the grader (its rubric holds the hidden variants), the reference endpoint, bench, reliability, demo.
-VISIBLE_MODULES = {"__init__.py", "__pycache__", "config.py", "errors.py", "ports.py", "schema.py", "tables.py",
-                   "data", "broker", "course", "traffic", "grading"}
+VISIBLE_MODULES = {"__init__.py", "__pycache__", "config.py", "contract.py", "errors.py", "ports.py", "schema.py",
+                   "tables.py", "data", "broker", "course", "traffic", "grading"}
 VISIBLE_GRADING = {"__init__.py", "bridge.py"}  # the sandbox's own end of the network bridge
 NOT_ISOLATED = ("This machine cannot run the grader's sandbox: bubblewrap could not create its namespaces ({why}). "
                 "Grading runs every student's code, so it refuses to run it unsandboxed. On Linux, install "

@@ -2,7 +2,7 @@
 
 Notebook 01 has students write the simple version; this module adds what a beginner should not have to
 write: one producer shared safely by many threads, a stuck producer replaced, a batch endpoint, and a
-deadline per request so that a 503 comes within REPLY_WITHIN_S whatever Kafka does.
+deadline per request so that a 503 comes within the contract's bound whatever Kafka does.
 """
 
 import json
@@ -15,11 +15,12 @@ from kafka.errors import KafkaError, KafkaTimeoutError
 from kafka.serializer import JsonSerializer
 from werkzeug.exceptions import HTTPException
 
+from clickkit import contract
 from clickkit.config import load_settings
 
-MAX_BODY_BYTES = 64 * 1024  # a click is ~400 bytes; anything this large is a mistake or an attack
+MAX_BODY_BYTES = contract.MAX_BODY_BYTES
 MAX_DEPTH = 16              # clicks are flat objects; deep nesting only costs CPU
-REPLY_WITHIN_S = 8.0        # every answer, 503 included, within this; the lesson promises 10 s
+REPLY_WITHIN_S = contract.REFERENCE_DEADLINE_S  # every answer, 503 included; below the contract's bound
 MAX_BLOCK_S = 3.0           # send() waits at most this long for metadata when no broker answers
 UNAVAILABLE = "Kafka did not confirm the event in time, so it may not have been stored. Retry later."
 
@@ -154,7 +155,7 @@ def create_app(config=None):
     settings = load_settings()
     app = Flask(__name__)
     app.config.update(KAFKA_BOOTSTRAP_SERVERS=settings.bootstrap_servers, CLICKS_TOPIC=settings.topic,
-                      REPLY_WITHIN_S=REPLY_WITHIN_S, RETRY_AFTER_S=5, MAX_CONTENT_LENGTH=MAX_BODY_BYTES,
+                      REPLY_WITHIN_S=REPLY_WITHIN_S, RETRY_AFTER_S=contract.RETRY_AFTER_S, MAX_CONTENT_LENGTH=MAX_BODY_BYTES,
                       KAFKA_PRODUCER=None,     # tests may hand in a producer of their own
                       PRODUCER_SETTINGS={})    # overrides of make_producer's settings, e.g. linger_ms
     app.config.update(config or {})
@@ -166,7 +167,7 @@ def create_app(config=None):
         slot.forget()
         return jsonify(body), 503, {"Retry-After": str(app.config["RETRY_AFTER_S"])}
 
-    @app.post("/clicks")
+    @app.post(contract.PATH)
     def ingest_click():
         deadline = time.monotonic() + app.config["REPLY_WITHIN_S"]
         try:
@@ -179,7 +180,7 @@ def create_app(config=None):
             return unavailable({"error": UNAVAILABLE})
         return jsonify(topic=metadata.topic, partition=metadata.partition, offset=metadata.offset)
 
-    @app.post("/clicks/batch")
+    @app.post(f"{contract.PATH}/batch")
     def ingest_batch():
         """Take a JSON array of clicks; send the valid ones together and report on each."""
         deadline = time.monotonic() + app.config["REPLY_WITHIN_S"]

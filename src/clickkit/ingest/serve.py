@@ -34,8 +34,8 @@ def worker_app():
 
 def producer_settings() -> dict:
     """Return the app config that carries --linger-ms to the workers, if it was given."""
-    linger = os.environ.get("CLICKKIT_LINGER_MS")
-    return {"PRODUCER_SETTINGS": {"linger_ms": int(linger)}} if linger else {}
+    linger_ms = load_settings().linger_ms
+    return {"PRODUCER_SETTINGS": {"linger_ms": linger_ms}} if linger_ms is not None else {}
 
 
 def serve_granian(host: str, port: int, workers: int, threads: int) -> None:

@@ -15,15 +15,16 @@ from pathlib import Path
 
 from clickkit.config import REPO_ROOT
 from clickkit.course.exercises import BEGIN, END, SOLUTIONS_DIR, render_exercise
-from clickkit.errors import KitError, MarkerError
+from clickkit.errors import KitError
 
 STUDENT_FILES = Path(__file__).parent / "student"  # the release's own Makefile, README and test
 # What the notebooks, make lab, make doctor, make check and the devcontainer need: nothing of the grader,
 # the reference endpoint (src/clickkit/ingest), the demo, bench or reliability.
 KIT_PATHS = [
     ".devcontainer/Dockerfile", ".devcontainer/devcontainer.json", "docker-compose.yml", ".gitignore",
-    "conftest.py", "tests/nbval_sanitize.cfg", "docs/setup.md", "docs/traffic.md",
-    "src/clickkit/__init__.py", "src/clickkit/config.py", "src/clickkit/errors.py", "src/clickkit/ports.py",
+    "conftest.py", "tests/kit_pytest", "tests/nbval_sanitize.cfg", "docs/setup.md", "docs/traffic.md",
+    "src/clickkit/__init__.py", "src/clickkit/config.py", "src/clickkit/contract.py", "src/clickkit/errors.py",
+    "src/clickkit/ports.py",
     "src/clickkit/schema.py", "src/clickkit/doctor.py", "src/clickkit/data", "src/clickkit/broker",
     "src/clickkit/traffic", "src/clickkit/course/__init__.py", "src/clickkit/course/checks.py",
     "src/clickkit/course/check_cells.py", "src/clickkit/course/selfcheck.py", "src/clickkit/course/endpoint.py",
@@ -193,7 +194,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     try:
         files = write_answers(args.dest) if args.answers else write_release(args.dest)
-    except (KitError, MarkerError) as error:
+    except KitError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     size = sum((args.dest / name).stat().st_size for name in files)

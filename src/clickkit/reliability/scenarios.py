@@ -1,4 +1,4 @@
-"""Reliability scenarios for the solution's ingest endpoint; `make reliability` runs them and prints a table.
+"""Reliability scenarios for the reference ingest endpoint; `make reliability` runs them and prints a table.
 
 Each scenario posts clicks that carry a `click_id`, counts the answers, then reads the topic back to find
 acknowledged events that are missing and events stored twice. The tests call the same scenario functions.
@@ -18,9 +18,10 @@ from pathlib import Path
 
 import requests
 
+from clickkit import contract
 from clickkit.broker.local import LocalKafka, start_on_free_ports
 from clickkit.errors import KitError
-from clickkit.reliability.audit import HTTP_TIMEOUT_S, Flow, Tally, audit, post, send_click
+from clickkit.reliability.flow import HTTP_TIMEOUT_S, Flow, Tally, audit, post, send_click
 from clickkit.config import load_settings
 from clickkit.course.notebook_server import BackgroundServer
 from clickkit.ports import free_port_pair
@@ -42,7 +43,7 @@ class BadCase:
     status: int
     content_type: str | None = "application/json"
     method: str = "POST"
-    path: str = "/clicks"
+    path: str = contract.PATH
 
 
 BAD_CASES = [
@@ -65,7 +66,8 @@ BAD_CASES = [
     BadCase("missing Content-Type", b'{"ts_ingest": 1}', 415, content_type=None),
     BadCase("text/plain Content-Type", b'{"ts_ingest": 1}', 415, content_type="text/plain"),
     BadCase("form Content-Type", b"ts_ingest=1", 415, content_type="application/x-www-form-urlencoded"),
-    BadCase("body over 64 KiB", b'{"article_title": "' + b"x" * 70_000 + b'"}', 413),
+    BadCase(f"body over {contract.MAX_BODY_KIB} KiB",
+            b'{"article_title": "' + b"x" * (contract.MAX_BODY_BYTES + 4_000) + b'"}', contract.TOO_LARGE),
     BadCase("unknown route", b'{"ts_ingest": 1}', 404, path="/click"),
     BadCase("GET /clicks", b"", 405, content_type=None, method="GET"),
     BadCase("PUT /clicks", b'{"ts_ingest": 1}', 405, method="PUT"),
@@ -85,13 +87,13 @@ def send_bad_case(base_url: str, case: BadCase, tally: Tally):
     return response
 
 
-def serve_solution(bootstrap_servers: str, topic: str) -> BackgroundServer:
+def serve_reference(bootstrap_servers: str, topic: str) -> BackgroundServer:
     """Serve the reference app on a free loopback port."""
     app = ingest_app.create_app({"KAFKA_BOOTSTRAP_SERVERS": bootstrap_servers, "CLICKS_TOPIC": topic})
     return BackgroundServer(app, port=0).start()
 
 
-def stop_solution(server: BackgroundServer) -> None:
+def stop_reference(server: BackgroundServer) -> None:
     """Stop serving, then flush and close the producer."""
     server.stop()
     ingest_app.close_producer(server.app)
@@ -100,23 +102,23 @@ def stop_solution(server: BackgroundServer) -> None:
 def bad_input_scenario(bootstrap_servers: str, topic: str, good_clicks: int = 5) -> Tally:
     """Send every bad case, then a few good clicks; only the good ones may reach the topic."""
     tally = Tally("bad input")
-    server = serve_solution(bootstrap_servers, topic)
+    server = serve_reference(bootstrap_servers, topic)
     try:
         for case in BAD_CASES:
             send_bad_case(server.url, case, tally)
         for event in itertools.islice(generate(seed=6), good_clicks):
-            send_click(server.url + "/clicks", tally, event)
+            send_click(server.url + contract.PATH, tally, event)
     finally:
-        stop_solution(server)
+        stop_reference(server)
     audit(bootstrap_servers, topic, tally)
     return tally
 
 
-def outage_scenarios(kafka: LocalKafka, topic: str = "clicks") -> tuple:
+def outage_scenarios(kafka: LocalKafka, topic: str = contract.TOPIC) -> tuple:
     """Start the app while Kafka is down, start Kafka, then kill and restart it while clicks flow."""
     at_start, mid_run = Tally("kafka down at start"), Tally("kafka down mid-run")
-    server = serve_solution(kafka.bootstrap_servers, topic)
-    url = server.url + "/clicks"
+    server = serve_reference(kafka.bootstrap_servers, topic)
+    url = server.url + contract.PATH
     try:
         with Flow(url, at_start) as flow:
             flow.wait(lambda t: t.count(500) >= 3, 60, "503s while Kafka is down")
@@ -130,7 +132,7 @@ def outage_scenarios(kafka: LocalKafka, topic: str = "clicks") -> tuple:
             accepted = len(mid_run.acknowledged)
             flow.wait(lambda t: len(t.acknowledged) >= accepted + 20, 90, "20 clicks accepted after the restart")
     finally:
-        stop_solution(server)
+        stop_reference(server)
     audit(kafka.bootstrap_servers, topic, at_start, mid_run)
     return at_start, mid_run
 
@@ -154,20 +156,20 @@ def create_replicated_topic(bootstrap_servers: str, topic: str, partitions: int 
             "leaders": {p["partition_index"]: p["leader_id"] for p in described}}
 
 
-def cluster_scenario(kafka: LocalKafka, topic: str = "clicks") -> Tally:
+def cluster_scenario(kafka: LocalKafka, topic: str = contract.TOPIC) -> Tally:
     """Kill the broker that leads partition 0 while clicks flow into a 3-replica topic."""
     tally = Tally("cluster: leader killed")
     tally.facts["topic"] = create_replicated_topic(kafka.bootstrap_servers, topic)
     victim = tally.facts["topic"]["leaders"][0]
-    server = serve_solution(kafka.bootstrap_servers, topic)
+    server = serve_reference(kafka.bootstrap_servers, topic)
     try:
-        with Flow(server.url + "/clicks", tally, threads=3) as flow:
+        with Flow(server.url + contract.PATH, tally, threads=3) as flow:
             flow.wait(lambda t: len(t.acknowledged) >= 30, 60, "30 clicks accepted before the crash")
             kafka.kill_node(victim)
             accepted = len(tally.acknowledged)
             flow.wait(lambda t: len(t.acknowledged) >= accepted + 60, 90, "60 clicks accepted after the crash")
     finally:
-        stop_solution(server)
+        stop_reference(server)
     tally.facts["killed_node"] = victim
     audit(kafka.bootstrap_servers, topic, tally)
     return tally

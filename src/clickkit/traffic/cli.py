@@ -5,6 +5,7 @@ import sys
 import time
 
 from clickkit.config import load_settings
+from clickkit.errors import KitError
 from clickkit.traffic.generate import DEFAULT_START_MS, Dirt, generate
 from clickkit.traffic.send import paced, send
 
@@ -66,6 +67,9 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("Interrupted: events in flight may or may not have arrived.", file=sys.stderr)
         return 130
+    except KitError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
     print(summary, file=sys.stderr)
     if not summary.ok:
         print("Not every event was accepted: see the messages above.", file=sys.stderr)

@@ -13,6 +13,8 @@ from requests.adapters import HTTPAdapter
 from tqdm import tqdm
 from urllib3.util.retry import Retry
 
+from clickkit import contract
+
 RETRIED_STATUSES = (500, 502, 503, 504)
 GIVE_UP_AFTER = 3  # events in a row that found no endpoint, each after all its retries
 
@@ -192,7 +194,7 @@ def send_stdout(events, summary: Summary, out) -> None:
     out.flush()
 
 
-def send(events, mode: str = "http", url: str = "", bootstrap_servers: str = "", topic: str = "clicks",
+def send(events, mode: str = "http", url: str = "", bootstrap_servers: str = "", topic: str = contract.TOPIC,
          concurrency: int = 4, total=None, progress: bool = True, out=None) -> Summary:
     """Send the events one way or another, with a progress bar, and return the summary."""
     summary, start = Summary(), time.monotonic()
