@@ -30,8 +30,9 @@ def proxy(listen_host: str, listen_port: str, target_host: str, target_port: str
 def produce(bootstrap_servers: str, topic: str, token: str) -> None:
     """Create the topic if needed and write the token to it, acknowledged by every in-sync replica."""
     ensure_topic(bootstrap_servers, topic)
-    producer = KafkaProducer(bootstrap_servers=bootstrap_servers, acks="all", max_block_ms=30000,
-                             bootstrap_timeout_ms=30000)
+    producer = KafkaProducer(
+        bootstrap_servers=bootstrap_servers, acks="all", max_block_ms=30000, bootstrap_timeout_ms=30000
+    )
     try:
         sent = producer.send(topic, token.encode()).get(timeout=30)
     finally:

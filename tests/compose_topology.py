@@ -18,18 +18,21 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
+from compose_file import environment, load_compose, published_ports
+
 from clickkit.broker.local import LOG4J2, kafka_libs, tail
 from clickkit.config import REPO_ROOT, load_settings
-from compose_file import environment, load_compose, published_ports
 
 TOOLS = Path(__file__).with_name("compose_tools.py")
 GATEWAY_IP, KAFKA_IP, WORKSPACE_IP = "172.28.0.1", "172.28.0.2", "172.28.0.3"  # seen only inside the namespaces
 # The image's configureDefaults script sets this cluster id when CLUSTER_ID is unset.
 IMAGE_DEFAULT_CLUSTER_ID = "5L6g3nShT-eMCtK--X86sw"
 START_TIMEOUT_S = 180
-NEEDS_ROOT = ("The compose topology test builds the compose network from Linux network namespaces (ip netns), "
-              "which needs root: CI runs the suite as root. Inside the devcontainer (KAFKA_BOOTSTRAP_SERVERS="
-              "{inside}) it tests the compose broker itself. Elsewhere run the suite as root, in a throwaway VM.")
+NEEDS_ROOT = (
+    "The compose topology test builds the compose network from Linux network namespaces (ip netns), "
+    "which needs root: CI runs the suite as root. Inside the devcontainer (KAFKA_BOOTSTRAP_SERVERS="
+    "{inside}) it tests the compose broker itself. Elsewhere run the suite as root, in a throwaway VM."
+)
 
 
 def run(command: list, timeout_s: float = 60) -> str:
@@ -43,8 +46,14 @@ def run(command: list, timeout_s: float = 60) -> str:
 def tool(side: list, *args: str, env: dict | None = None, timeout_s: float = 120) -> subprocess.CompletedProcess:
     """Run a compose_tools.py command (or `-m module`) where `side` says: on the host or in the workspace."""
     command = [sys.executable, *(args if args[0] == "-m" else (str(TOOLS), *args))]
-    return subprocess.run(side + command, capture_output=True, text=True, timeout=timeout_s, cwd=REPO_ROOT,
-                          env={**os.environ, **(env or {})})
+    return subprocess.run(
+        side + command,
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+        cwd=REPO_ROOT,
+        env={**os.environ, **(env or {})},
+    )
 
 
 def image_environment(service_env: dict, data_dir: Path) -> dict:
@@ -53,8 +62,11 @@ def image_environment(service_env: dict, data_dir: Path) -> dict:
     if not env.get("CLUSTER_ID"):
         env["CLUSTER_ID"] = IMAGE_DEFAULT_CLUSTER_ID
     # The image's configure script: without KAFKA_LISTENERS, listen on 0.0.0.0 at the advertised ports.
-    if not env.get("KAFKA_LISTENERS") and env.get("KAFKA_PROCESS_ROLES") != "controller" \
-            and env.get("KAFKA_ADVERTISED_LISTENERS"):
+    if (
+        not env.get("KAFKA_LISTENERS")
+        and env.get("KAFKA_PROCESS_ROLES") != "controller"
+        and env.get("KAFKA_ADVERTISED_LISTENERS")
+    ):
         env["KAFKA_LISTENERS"] = re.sub(r"://[^:]*:", "://0.0.0.0:", env["KAFKA_ADVERTISED_LISTENERS"])
     # The one change: the data lives in the test's folder instead of the image's volume.
     env["KAFKA_LOG_DIRS"] = str(data_dir)
@@ -69,9 +81,20 @@ def configure_broker(service_env: dict, folder: Path, classpath: str) -> Path:
     # Only the service's variables: the wrapper turns every KAFKA_* it sees into a broker setting.
     path = f"{Path(shutil.which('java')).parent}:{os.defpath}"
     env = {"PATH": path, **image_environment(service_env, dirs["data"])}
-    command = ["java", "-Xmx256m", "-cp", classpath, "kafka.docker.KafkaDockerWrapper", "setup",
-               "--default-configs-dir", str(dirs["defaults"]), "--mounted-configs-dir", str(dirs["mounted"]),
-               "--final-configs-dir", str(dirs["final"])]
+    command = [
+        "java",
+        "-Xmx256m",
+        "-cp",
+        classpath,
+        "kafka.docker.KafkaDockerWrapper",
+        "setup",
+        "--default-configs-dir",
+        str(dirs["defaults"]),
+        "--mounted-configs-dir",
+        str(dirs["mounted"]),
+        "--final-configs-dir",
+        str(dirs["final"]),
+    ]
     result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=START_TIMEOUT_S)
     assert result.returncode == 0, f"the image's set-up code failed:\n{result.stdout}{result.stderr}"
     return dirs["final"] / "server.properties"
@@ -142,11 +165,22 @@ class SimulatedCompose:
             (self.folder / "log4j2.properties").write_text(LOG4J2)
             # The image's launch script hands KAFKA_HEAP_OPTS to the JVM (kafka-server-start.sh: 1 GB without it).
             heap = environment(self.kafka).get("KAFKA_HEAP_OPTS", "-Xmx1G -Xms1G").split()
-            command = ["java", *heap, f"-Dlog4j2.configurationFile={self.folder / 'log4j2.properties'}",
-                       "-cp", classpath, "kafka.Kafka", str(config)]
+            command = [
+                "java",
+                *heap,
+                f"-Dlog4j2.configurationFile={self.folder / 'log4j2.properties'}",
+                "-cp",
+                classpath,
+                "kafka.Kafka",
+                str(config),
+            ]
             with open(self.log, "w") as log:
-                self.broker = subprocess.Popen(self.namespaces.side("kafka") + command, stdout=log,
-                                               stderr=subprocess.STDOUT, start_new_session=True)
+                self.broker = subprocess.Popen(
+                    self.namespaces.side("kafka") + command,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
             self.wait(address)
         except BaseException:
             self.stop()
@@ -158,15 +192,21 @@ class SimulatedCompose:
 
     def wait(self, address: str) -> None:
         """Wait until a message goes through the address from the workspace, or fail with the broker's log."""
-        waiter = subprocess.Popen(self.workspace + [sys.executable, str(TOOLS), "wait", address, str(START_TIMEOUT_S)],
-                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO_ROOT)
+        waiter = subprocess.Popen(
+            self.workspace + [sys.executable, str(TOOLS), "wait", address, str(START_TIMEOUT_S)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            cwd=REPO_ROOT,
+        )
         while waiter.poll() is None and self.broker.poll() is None:
             time.sleep(0.5)
         if waiter.poll() is None:
             waiter.kill()
         output = waiter.communicate(timeout=60)[0]
-        assert waiter.returncode == 0, f"the compose broker did not answer at {address}:\n{output[-2000:]}\n" \
-                                       f"--- {self.log}\n{tail(self.log)}"
+        assert waiter.returncode == 0, (
+            f"the compose broker did not answer at {address}:\n{output[-2000:]}\n--- {self.log}\n{tail(self.log)}"
+        )
 
     def published(self):
         """Publish the kafka service's ports on the host, as Docker does with a proxy per port."""
@@ -219,11 +259,17 @@ def publishing(kafka: dict, side: list, target: str):
 
 def start_proxy(side: list, host_ip: str, host_port: int, target: str, target_port: int) -> subprocess.Popen:
     """Start a forwarding proxy and return once it listens."""
-    proxy = subprocess.Popen(side + [sys.executable, str(TOOLS), "proxy", host_ip, str(host_port), target,
-                                     str(target_port)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proxy = subprocess.Popen(
+        side + [sys.executable, str(TOOLS), "proxy", host_ip, str(host_port), target, str(target_port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     first_line = proxy.stdout.readline().strip()  # EOF, and so no hang, if the proxy dies
-    assert first_line == "listening", f"the proxy for {host_ip}:{host_port} did not start: {first_line}" \
-                                      f"{proxy.stdout.read() if proxy.poll() is not None else ''}"
+    assert first_line == "listening", (
+        f"the proxy for {host_ip}:{host_port} did not start: {first_line}"
+        f"{proxy.stdout.read() if proxy.poll() is not None else ''}"
+    )
     return proxy
 
 

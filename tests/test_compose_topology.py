@@ -6,10 +6,10 @@ A change to the compose file that breaks a listener, the advertised addresses or
 import uuid
 
 import pytest
-
-from clickkit.config import load_settings
 from compose_file import environment, load_compose, published_ports
 from compose_topology import compose_topology, tool
+
+from clickkit.config import load_settings
 
 pytestmark = pytest.mark.kafka  # starts a broker of its own
 
@@ -31,10 +31,12 @@ def project(tmp_path_factory):
 def test_host_and_workspace_listeners_carry_the_same_topic(project, topic_prefix):
     topic = f"{topic_prefix}compose-{uuid.uuid4().hex[:8]}"
     from_host, from_workspace = f"from-host-{uuid.uuid4().hex}", f"from-workspace-{uuid.uuid4().hex}"
-    steps = [(project.host, "produce", HOST_ADDRESS, from_host),
-             (project.workspace, "consume", WORKSPACE_ADDRESS, from_host),
-             (project.workspace, "produce", WORKSPACE_ADDRESS, from_workspace),
-             (project.host, "consume", HOST_ADDRESS, from_workspace)]
+    steps = [
+        (project.host, "produce", HOST_ADDRESS, from_host),
+        (project.workspace, "consume", WORKSPACE_ADDRESS, from_host),
+        (project.workspace, "produce", WORKSPACE_ADDRESS, from_workspace),
+        (project.host, "consume", HOST_ADDRESS, from_workspace),
+    ]
     with project.published():
         for side, command, address, token in steps:
             result = tool(side, command, address, topic, token)

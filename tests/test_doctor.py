@@ -32,8 +32,11 @@ def listening():
 
 def settings_for(bootstrap_servers, **ports):
     """Return settings with the given broker and free ports for the ingest API and JupyterLab."""
-    env = {"KAFKA_BOOTSTRAP_SERVERS": bootstrap_servers, "INGEST_PORT": str(free_port()),
-           "JUPYTER_PORT": str(free_port())}
+    env = {
+        "KAFKA_BOOTSTRAP_SERVERS": bootstrap_servers,
+        "INGEST_PORT": str(free_port()),
+        "JUPYTER_PORT": str(free_port()),
+    }
     env.update({key: str(value) for key, value in ports.items()})
     return load_settings(env)
 
@@ -57,8 +60,9 @@ def test_java_missing_or_too_old(tmp_path):
 def test_maven_missing_or_broken(tmp_path):
     missing = doctor.check_maven(path=str(tmp_path))
     assert not missing.ok and "Maven: not found on PATH" in missing.text and "apt-get install maven" in missing.text
-    broken = doctor.check_maven(path=fake_tool(tmp_path, "mvn", "echo 'The JAVA_HOME environment variable is not "
-                                                               "defined correctly'; exit 1"))
+    broken = doctor.check_maven(
+        path=fake_tool(tmp_path, "mvn", "echo 'The JAVA_HOME environment variable is not defined correctly'; exit 1")
+    )
     assert not broken.ok and "does not run: The JAVA_HOME environment variable" in broken.text
 
 
@@ -72,15 +76,27 @@ def test_java_and_maven_of_this_machine_are_reported_with_their_versions():
 def test_docker_is_optional_and_a_stopped_engine_is_explained(tmp_path):
     absent = doctor.check_docker(path=str(tmp_path / "empty"))
     assert absent.ok and "Docker: not installed" in absent.text
-    stopped = doctor.check_docker(path=fake_tool(tmp_path, "docker", """
+    stopped = doctor.check_docker(
+        path=fake_tool(
+            tmp_path,
+            "docker",
+            """
 case "$1" in
   --version) echo "Docker version 28.2.2, build e6534b4" ;;
   *) echo "Cannot connect to the Docker daemon at unix:///var/run/docker.sock" >&2; exit 1 ;;
-esac"""))
+esac""",
+        )
+    )
     assert stopped.ok and stopped.text.startswith("Docker 28.2.2")
     assert "engine does not answer" in stopped.text and "start Docker Desktop" in stopped.text
-    running = doctor.check_docker(path=fake_tool(tmp_path, "docker", """
-case "$1" in --version) echo "Docker version 28.2.2, build e6534b4" ;; *) echo "28.2.2" ;; esac"""))
+    running = doctor.check_docker(
+        path=fake_tool(
+            tmp_path,
+            "docker",
+            """
+case "$1" in --version) echo "Docker version 28.2.2, build e6534b4" ;; *) echo "28.2.2" ;; esac""",
+        )
+    )
     assert running.ok and running.text.startswith("Docker 28.2.2, engine 28.2.2")
 
 
@@ -150,8 +166,11 @@ def test_the_kafka_python_major_is_the_one_pyproject_pins():
 
 
 def test_exit_status_is_the_verdict(bootstrap_servers, capsys):
-    good = {"KAFKA_BOOTSTRAP_SERVERS": bootstrap_servers, "INGEST_PORT": str(free_port()),
-            "JUPYTER_PORT": str(free_port())}
+    good = {
+        "KAFKA_BOOTSTRAP_SERVERS": bootstrap_servers,
+        "INGEST_PORT": str(free_port()),
+        "JUPYTER_PORT": str(free_port()),
+    }
     assert doctor.main(good) == 0, capsys.readouterr().out
     assert capsys.readouterr().out.rstrip().endswith("All good.")
     assert doctor.main({**good, "KAFKA_BOOTSTRAP_SERVERS": "kafka.invalid:19092"}) == 1
@@ -162,8 +181,14 @@ def test_exit_status_is_the_verdict(bootstrap_servers, capsys):
 def test_it_runs_before_make_setup_without_any_dependency(bootstrap_servers):
     # -S leaves out site-packages: the plain python3 `make doctor` falls back to before the set-up.
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT / "src"), "KAFKA_BOOTSTRAP_SERVERS": bootstrap_servers}
-    result = subprocess.run([sys.executable, "-S", "-m", "clickkit.doctor"], env=env, capture_output=True,
-                            text=True, timeout=180, cwd=REPO_ROOT)
+    result = subprocess.run(
+        [sys.executable, "-S", "-m", "clickkit.doctor"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        cwd=REPO_ROOT,
+    )
     assert result.returncode == 1, result.stderr
     assert "✗ kafka-python: not installed" in result.stdout and "run make setup" in result.stdout
     assert "kafka-python is not installed: run make setup" in result.stdout

@@ -9,10 +9,10 @@ import zipfile
 
 import pytest
 import yaml
+from compose_file import COMPOSE_FILE, environment, listeners, load_compose, published_ports
 
 from clickkit.broker.local import BROKER_SETTINGS, KAFKA_VERSION, Node, for_settings, kafka_libs
 from clickkit.config import REPO_ROOT, load_settings
-from compose_file import COMPOSE_FILE, environment, listeners, load_compose, published_ports
 
 DEVCONTAINER_DIR = REPO_ROOT / ".devcontainer"
 SETUP_DOC = REPO_ROOT / "docs" / "setup.md"
@@ -39,7 +39,7 @@ def broker_properties(service: dict) -> dict:
     for key, value in environment(service).items():
         if key.startswith("KAFKA_") and key not in JVM_VARIABLES:
             # The image's rule: ___ stands for '-', __ for '_', and _ for '.'.
-            name = key[len("KAFKA_"):].lower().replace("___", "-").replace("__", "\0").replace("_", ".")
+            name = key[len("KAFKA_") :].lower().replace("___", "-").replace("__", "\0").replace("_", ".")
             settings[name.replace("\0", "_")] = value
     return settings
 
@@ -146,7 +146,9 @@ def test_workspace_runs_jupyterlab_where_the_ports_point(compose, devcontainer):
     assert workspace["command"] == ["make", "lab"]
     assert workspace["depends_on"]["kafka"]["condition"] == "service_healthy"
     mount = next(entry for entry in workspace["volumes"] if entry.startswith(".:"))
-    assert mount == f".:{devcontainer['workspaceFolder']}" and workspace["working_dir"] == devcontainer["workspaceFolder"]
+    assert (
+        mount == f".:{devcontainer['workspaceFolder']}" and workspace["working_dir"] == devcontainer["workspaceFolder"]
+    )
 
 
 def test_devcontainer_forwards_ports_recommends_extensions_and_installs_the_kit(compose, devcontainer):

@@ -54,7 +54,14 @@ def test_the_event_id_is_optional_but_when_present_a_uuid():
     assert schema.EVENT_ID not in schema.NAMES  # not one of the nine fields: a click without it is not dirty
     assert schema.problems(schema.SAMPLE) == []
     assert schema.problems(schema.sample(event_id="9f1c0a52-3d2e-4c1b-8e5f-2a6b7c8d9e0f")) == []
-    for wrong in ("42", "", 42, None, "9F1C0A52-3D2E-4C1B-8E5F-2A6B7C8D9E0F-", "{9f1c0a52-3d2e-4c1b-8e5f-2a6b7c8d9e0f}"):
+    for wrong in (
+        "42",
+        "",
+        42,
+        None,
+        "9F1C0A52-3D2E-4C1B-8E5F-2A6B7C8D9E0F-",
+        "{9f1c0a52-3d2e-4c1b-8e5f-2a6b7c8d9e0f}",
+    ):
         assert schema.problems(schema.sample(event_id=wrong)) == [f"event_id {wrong!r} is not a UUID"], wrong
 
 

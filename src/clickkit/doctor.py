@@ -19,10 +19,13 @@ MIN_JAVA = 17
 KAFKA_PYTHON_MAJOR = 3  # as pyproject.toml pins it (tests keep the two in step)
 NETWORK_TIMEOUT_S = 10.0
 TOOL_TIMEOUT_S = 60.0
-INSTALL_JAVA = ("install Java 17 or newer (Debian/Ubuntu: sudo apt-get install openjdk-17-jre-headless; "
-                "macOS: brew install openjdk@17), or work in the devcontainer")
-INSTALL_MAVEN = ("install Maven (Debian/Ubuntu: sudo apt-get install maven; macOS: brew install maven), "
-                 "or work in the devcontainer")
+INSTALL_JAVA = (
+    "install Java 17 or newer (Debian/Ubuntu: sudo apt-get install openjdk-17-jre-headless; "
+    "macOS: brew install openjdk@17), or work in the devcontainer"
+)
+INSTALL_MAVEN = (
+    "install Maven (Debian/Ubuntu: sudo apt-get install maven; macOS: brew install maven), or work in the devcontainer"
+)
 
 
 @dataclass(frozen=True)
@@ -66,9 +69,12 @@ def check_python(version=sys.version_info, executable: str = sys.executable) -> 
     text = f"Python {'.'.join(str(part) for part in version[:3])} ({executable})"
     if tuple(version[:2]) >= MIN_PYTHON:
         return Check(True, text)
-    return Check(False, f"{text}: the kit needs Python 3.11 or newer. Install it (Debian/Ubuntu: sudo apt-get "
-                        "install python3.11 python3.11-venv; macOS: brew install python@3.11), then: "
-                        "make setup PYTHON=python3.11")
+    return Check(
+        False,
+        f"{text}: the kit needs Python 3.11 or newer. Install it (Debian/Ubuntu: sudo apt-get "
+        "install python3.11 python3.11-venv; macOS: brew install python@3.11), then: "
+        "make setup PYTHON=python3.11",
+    )
 
 
 def java_major(version: str) -> int:
@@ -84,8 +90,10 @@ def check_java(path: str | None = None) -> Check:
         return Check(False, f"Java: not found on PATH. make kafka-up and make test run Kafka on it: {INSTALL_JAVA}")
     if not java.runs or java_major(java.version) < MIN_JAVA:
         shown = java.version or "of unknown version"
-        return Check(False, f"Java {shown} ({java.path}): Kafka 4.1 needs Java 17 or newer: {INSTALL_JAVA}, "
-                            "and put it first on PATH")
+        return Check(
+            False,
+            f"Java {shown} ({java.path}): Kafka 4.1 needs Java 17 or newer: {INSTALL_JAVA}, and put it first on PATH",
+        )
     return Check(True, f"Java {java.version} ({java.path})")
 
 
@@ -104,14 +112,20 @@ def check_docker(path: str | None = None) -> Check:
     """Report Docker and whether its engine answers; the kit works without it, so only a note when it does not."""
     docker = run_tool("docker", ["--version"], r"Docker version ([^,\s]+)", path)
     if docker.path is None:
-        return Check(True, "Docker: not installed, which is fine: the kit runs Kafka without it "
-                           "(the devcontainer and docker compose need it)")
+        return Check(
+            True,
+            "Docker: not installed, which is fine: the kit runs Kafka without it "
+            "(the devcontainer and docker compose need it)",
+        )
     engine = run_tool("docker", ["info", "--format", "{{.ServerVersion}}"], r"^(\S+)$", path)
     if engine.runs and engine.version:
         return Check(True, f"Docker {docker.version}, engine {engine.version} ({docker.path})")
-    return Check(True, f"Docker {docker.version or '(version unknown)'} ({docker.path}); its engine does not answer: "
-                       "before docker compose or the devcontainer, start Docker Desktop (Linux: sudo systemctl start "
-                       "docker). The kit without Docker does not need it")
+    return Check(
+        True,
+        f"Docker {docker.version or '(version unknown)'} ({docker.path}); its engine does not answer: "
+        "before docker compose or the devcontainer, start Docker Desktop (Linux: sudo systemctl start "
+        "docker). The kit without Docker does not need it",
+    )
 
 
 def installed_kafka_python() -> str | None:
@@ -129,8 +143,11 @@ def check_kafka_python(version: str | None) -> Check:
     if version is None:
         return Check(False, f"kafka-python: not installed for {sys.executable}: run make setup")
     if not version.startswith(f"{KAFKA_PYTHON_MAJOR}."):
-        return Check(False, f"kafka-python {version}: the kit is written for {KAFKA_PYTHON_MAJOR}.x: run make setup, "
-                            "which installs the version pyproject.toml names")
+        return Check(
+            False,
+            f"kafka-python {version}: the kit is written for {KAFKA_PYTHON_MAJOR}.x: run make setup, "
+            "which installs the version pyproject.toml names",
+        )
     return Check(True, f"kafka-python {version}")
 
 
@@ -158,8 +175,11 @@ def connect_problem(host: str, port: int) -> str:
     try:
         addresses = resolve(host, port)
     except OSError:
-        hint = (" 'kafka' is a name only the compose network knows: on your machine use localhost:9092"
-                if host == "kafka" else "")
+        hint = (
+            " 'kafka' is a name only the compose network knows: on your machine use localhost:9092"
+            if host == "kafka"
+            else ""
+        )
         return f"the name {host} does not resolve here.{hint}"
     try:
         socket.create_connection((host, port), timeout=NETWORK_TIMEOUT_S).close()
@@ -180,9 +200,12 @@ def advertised_brokers(bootstrap_servers: str, timeout_s: float | None = None) -
 def check_broker(settings) -> list:
     """Check that the configured broker answers, and that every address it advertises connects from here."""
     where = f"Kafka at {settings.bootstrap_servers} (KAFKA_BOOTSTRAP_SERVERS)"
-    start = ("start it with make kafka-up (or docker compose up -d kafka)" if settings.kafka_is_local
-             else "in the devcontainer it is the compose service 'kafka': on your machine run docker compose ps "
-                  "('kafka' must be healthy) and docker compose up -d kafka; elsewhere check the address")
+    start = (
+        "start it with make kafka-up (or docker compose up -d kafka)"
+        if settings.kafka_is_local
+        else "in the devcontainer it is the compose service 'kafka': on your machine run docker compose ps "
+        "('kafka' must be healthy) and docker compose up -d kafka; elsewhere check the address"
+    )
     skipped = Check(False, "advertised listeners: not checked, as no broker answers (fix the line above first)")
     for entry in settings.bootstrap_servers.split(","):
         host, _, port = entry.strip().rpartition(":")
@@ -194,8 +217,14 @@ def check_broker(settings) -> list:
     except ImportError:
         return [Check(False, f"{where}: not asked, as kafka-python is not installed: run make setup"), skipped]
     except Exception as error:  # whatever the client raises, the student needs the same advice
-        return [Check(False, f"{where}: a program listens there but does not answer as Kafka within "
-                             f"{NETWORK_TIMEOUT_S:.0f} s ({error}): see which program on the port line above"), skipped]
+        return [
+            Check(
+                False,
+                f"{where}: a program listens there but does not answer as Kafka within "
+                f"{NETWORK_TIMEOUT_S:.0f} s ({error}): see which program on the port line above",
+            ),
+            skipped,
+        ]
     checks = [Check(True, f"{where}: answers, a cluster of {len(brokers)} broker(s)")]
     for broker in brokers:
         problem = connect_problem(broker.host, broker.port)
@@ -203,10 +232,15 @@ def check_broker(settings) -> list:
         if not problem:
             checks.append(Check(True, f"{text}: it resolves and connects from here"))
             continue
-        checks.append(Check(False, f"{text}, but from here {problem}. Clients reach {settings.bootstrap_servers}, then "
-                                   "fail on this address (KafkaTimeoutError). Use the listener meant for where you "
-                                   "are: on your machine localhost:9092, inside the devcontainer kafka:19092; or "
-                                   "correct KAFKA_ADVERTISED_LISTENERS in docker-compose.yml"))
+        checks.append(
+            Check(
+                False,
+                f"{text}, but from here {problem}. Clients reach {settings.bootstrap_servers}, then "
+                "fail on this address (KafkaTimeoutError). Use the listener meant for where you "
+                "are: on your machine localhost:9092, inside the devcontainer kafka:19092; or "
+                "correct KAFKA_ADVERTISED_LISTENERS in docker-compose.yml",
+            )
+        )
     return checks
 
 
@@ -221,8 +255,11 @@ def check_port(port: int, role: str, kafka_port: bool, settings) -> Check:
             return Check(True, f"{taken}; not in the way, as Kafka is at {settings.bootstrap_servers}")
         if owner.startswith(("a Kafka broker", "Docker")) or kafka_answers(f"localhost:{port}"):
             return Check(True, f"{taken}, which serves Kafka")
-        return Check(False, f"{taken}, which is not a Kafka broker: stop it, or give the kit another port: "
-                            "export KAFKA_BOOTSTRAP_SERVERS=localhost:19092")
+        return Check(
+            False,
+            f"{taken}, which is not a Kafka broker: stop it, or give the kit another port: "
+            "export KAFKA_BOOTSTRAP_SERVERS=localhost:19092",
+        )
     if role.startswith("JupyterLab") and "jupyter" in owner.lower():
         return Check(True, f"{taken}: a JupyterLab runs already; see its URL with: jupyter server list")
     variable, other = ("INGEST_PORT", 5001) if role.startswith("ingest") else ("JUPYTER_PORT", 8899)

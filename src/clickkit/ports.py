@@ -72,8 +72,11 @@ def port_owner(port: int) -> str:
     try:
         import psutil  # imported here: make doctor must work before the kit's dependencies are installed
 
-        pids = {conn.pid for conn in psutil.net_connections(kind="tcp")
-                if conn.status == psutil.CONN_LISTEN and conn.laddr and conn.laddr.port == port}
+        pids = {
+            conn.pid
+            for conn in psutil.net_connections(kind="tcp")
+            if conn.status == psutil.CONN_LISTEN and conn.laddr and conn.laddr.port == port
+        }
     except Exception:  # psutil missing, or macOS refusing to list other programs' sockets
         pids = set()
     for pid in sorted(pid for pid in pids if pid):

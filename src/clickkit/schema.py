@@ -22,9 +22,11 @@ PLATFORMS = ("mobile", "desktop", "tablet")
 # Not one of the nine fields above: an id the click gets where it is born, so that a consumer can drop a
 # click it has already processed. Optional: the endpoint accepts and stores clicks with or without one.
 EVENT_ID = "event_id"
-EVENT_ID_MEANING = ("a random UUID (version 4, text such as \"9f1c...\") given where the click is born, in the "
-                    "generator and the tracker; a click sent twice keeps its id. Optional: the endpoint accepts "
-                    "clicks without one")
+EVENT_ID_MEANING = (
+    'a random UUID (version 4, text such as "9f1c...") given where the click is born, in the '
+    "generator and the tracker; a click sent twice keeps its id. Optional: the endpoint accepts "
+    "clicks without one"
+)
 
 SAMPLE = {
     "ts_ingest": 1718000000000,

@@ -17,9 +17,29 @@ FIELDS = ("events_per_s", "p50_ms", "p95_ms", "p99_ms", "acknowledged", "found_o
 def smoke_run(tmp_path_factory, bootstrap_servers):
     """Run `python -m clickkit.bench` once with tiny values; return its output and results."""
     out = tmp_path_factory.mktemp("bench")
-    command = [sys.executable, "-m", "clickkit.bench.run", "--concurrency", "2", "--duration", "0.5", "--warmup", "0.2",
-               "--batch-size", "5", "--ceiling-window", "2", "--max-requests", "40", "--workers", "1",
-               "--threads", "2", "--out", str(out)]
+    command = [
+        sys.executable,
+        "-m",
+        "clickkit.bench.run",
+        "--concurrency",
+        "2",
+        "--duration",
+        "0.5",
+        "--warmup",
+        "0.2",
+        "--batch-size",
+        "5",
+        "--ceiling-window",
+        "2",
+        "--max-requests",
+        "40",
+        "--workers",
+        "1",
+        "--threads",
+        "2",
+        "--out",
+        str(out),
+    ]
     finished = subprocess.run(command, capture_output=True, text=True, timeout=100)
     assert finished.returncode == 0, finished.stdout[-3000:] + finished.stderr[-3000:]
     return finished.stdout, out, json.loads((out / "bench-results.json").read_text())
@@ -57,8 +77,23 @@ def test_schedule_stops_at_the_request_cap():
 
 @pytest.mark.timeout(110)
 def test_variants_run_the_earlier_gunicorn_deployment_and_audit_its_topic(tmp_path, bootstrap_servers):
-    command = [sys.executable, "-m", "clickkit.bench.variants", "--only", "naive,gunicorn-16-l1", "--concurrency", "2",
-               "--duration", "0.5", "--warmup", "0.2", "--max-requests", "40", "--out", str(tmp_path)]
+    command = [
+        sys.executable,
+        "-m",
+        "clickkit.bench.variants",
+        "--only",
+        "naive,gunicorn-16-l1",
+        "--concurrency",
+        "2",
+        "--duration",
+        "0.5",
+        "--warmup",
+        "0.2",
+        "--max-requests",
+        "40",
+        "--out",
+        str(tmp_path),
+    ]
     finished = subprocess.run(command, capture_output=True, text=True, timeout=100)
     assert finished.returncode == 0, finished.stdout[-3000:] + finished.stderr[-3000:]
     assert finished.stdout.strip().splitlines()[-1] == str(tmp_path.resolve())

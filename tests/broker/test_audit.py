@@ -12,7 +12,8 @@ from clickkit.broker.topics import producer
 def test_reconcile_counts_missing_duplicate_and_stray_events():
     on_topic = Counter({"a": 1, "b": 3, "stray": 1})
     assert reconcile(["a", "b", "lost", "a"], on_topic) == Audit(
-        acknowledged=4, found_on_topic=2, missing=1, duplicates=2, unacknowledged_on_topic=1, acknowledged_twice=1)
+        acknowledged=4, found_on_topic=2, missing=1, duplicates=2, unacknowledged_on_topic=1, acknowledged_twice=1
+    )
 
 
 def test_reconcile_over_the_ids_sent_leaves_other_senders_alone():

@@ -5,14 +5,14 @@ import subprocess
 import sys
 
 import pytest
+from compose_topology import start_proxy
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from clickkit.broker import local as broker
 from clickkit.broker.local import LocalKafka, Node
-from clickkit.errors import KitError
 from clickkit.config import load_settings
+from clickkit.errors import KitError
 from clickkit.ports import free_port_pair
-from compose_topology import start_proxy
 
 pytestmark = pytest.mark.kafka  # starts brokers of its own
 
@@ -54,14 +54,14 @@ def test_port_in_use_is_reported(tmp_path):
 
 
 def run_cli(action, env):
-    return subprocess.run([sys.executable, "-m", "clickkit.broker", action], env=env,
-                          capture_output=True, text=True, timeout=240)
+    return subprocess.run(
+        [sys.executable, "-m", "clickkit.broker", action], env=env, capture_output=True, text=True, timeout=240
+    )
 
 
 def test_cli_up_twice_status_and_down(tmp_path):
     port = free_port_pair()
-    env = {**__import__("os").environ, "KAFKA_BOOTSTRAP_SERVERS": f"localhost:{port}",
-           "KAFKA_HOME_DIR": str(tmp_path)}
+    env = {**__import__("os").environ, "KAFKA_BOOTSTRAP_SERVERS": f"localhost:{port}", "KAFKA_HOME_DIR": str(tmp_path)}
     try:
         first = run_cli("up", env)
         assert first.returncode == 0, first.stderr
@@ -112,8 +112,11 @@ def test_up_status_and_down_leave_a_broker_the_kit_did_not_start(bootstrap_serve
 
 def test_a_configured_broker_elsewhere_is_never_replaced_by_a_local_one(tmp_path):
     # Inside the devcontainer the broker is kafka:19092: the kit reports on it and starts no second one.
-    env = {**__import__("os").environ, "KAFKA_BOOTSTRAP_SERVERS": "kafka.invalid:19092",
-           "KAFKA_HOME_DIR": str(tmp_path)}
+    env = {
+        **__import__("os").environ,
+        "KAFKA_BOOTSTRAP_SERVERS": "kafka.invalid:19092",
+        "KAFKA_HOME_DIR": str(tmp_path),
+    }
     status = run_cli("status", env)
     assert status.returncode == 3
     assert "Kafka at kafka.invalid:19092 (KAFKA_BOOTSTRAP_SERVERS): no answer" in status.stdout

@@ -6,8 +6,8 @@ import pytest
 from kafka import KafkaProducer
 from kafka.errors import KafkaError
 
-from clickkit.config import REPO_ROOT
 from clickkit.broker.gate import KafkaGate
+from clickkit.config import REPO_ROOT
 
 
 def test_a_closed_gate_refuses_and_an_open_one_reaches_the_broker(bootstrap_servers, topic):

@@ -22,8 +22,14 @@ def produce(bootstrap_servers, topic, count):
 
 def read_and_commit(bootstrap_servers, topic, group, how_many):
     """Join the group, read `how_many` records, commit them, leave."""
-    consumer = KafkaConsumer(topic, bootstrap_servers=bootstrap_servers, group_id=group, auto_offset_reset="earliest",
-                             enable_auto_commit=False, request_timeout_ms=10000)
+    consumer = KafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap_servers,
+        group_id=group,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        request_timeout_ms=10000,
+    )
     try:
         read = 0
         for _ in range(60):  # each poll waits at most 0.5 s: 30 s in all

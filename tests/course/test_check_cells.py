@@ -17,10 +17,14 @@ def cell(kind, source, cell_id, tags=()):
 def reference():
     """Return a small course notebook: two tasks, each followed by its check."""
     notebook = nbformat.v4.new_notebook()
-    notebook.cells = [cell("markdown", "# Task 1", "md1"), cell("code", "def one(): ...", "task1"),
-                      cell("code", 'with check("one() works"):\n    assert one() == 1', "check1", ["check"]),
-                      cell("markdown", "# Task 2", "md2"), cell("code", "def two(): ...", "task2"),
-                      cell("code", 'with check("two() works"):\n    assert two() == 2', "check2", ["check"])]
+    notebook.cells = [
+        cell("markdown", "# Task 1", "md1"),
+        cell("code", "def one(): ...", "task1"),
+        cell("code", 'with check("one() works"):\n    assert one() == 1', "check1", ["check"]),
+        cell("markdown", "# Task 2", "md2"),
+        cell("code", "def two(): ...", "task2"),
+        cell("code", 'with check("two() works"):\n    assert two() == 2', "check2", ["check"]),
+    ]
     return notebook
 
 
@@ -68,5 +72,6 @@ def test_a_forged_cell_tagged_check_is_dropped():
     student.cells.append(cell("code", 'print("✓ everything works")', "forged", ["check"]))
     notes = restore_checks(student, reference())
     assert sources(student) == sources(reference())
-    assert notes == ["dropped a cell tagged 'check' that is not one of the course's checks: "
-                     "'print(\"✓ everything works\")'"]
+    assert notes == [
+        "dropped a cell tagged 'check' that is not one of the course's checks: 'print(\"✓ everything works\")'"
+    ]

@@ -40,12 +40,19 @@ def test_a_lesson_opens_with_questions_objectives_and_minutes_and_ends_with_key_
 @pytest.mark.parametrize("path", SOLUTIONS, ids=lambda path: path.name)
 def test_every_task_is_followed_by_its_check_and_tasks_come_every_15_minutes(path):
     notebook, reading, _, tasks = lesson(path)
-    assert len(tasks) >= max(1, math.ceil(reading / 15)), f"{path.name}: {len(tasks)} tasks for {reading} min of reading"
+    assert len(tasks) >= max(1, math.ceil(reading / 15)), (
+        f"{path.name}: {len(tasks)} tasks for {reading} min of reading"
+    )
     for index, next_task in zip(tasks, tasks[1:] + [len(notebook.cells)]):
-        checks = [cell for cell in notebook.cells[index + 1:next_task]
-                  if cell.cell_type == "code" and CHECK_TAG in cell.metadata.get("tags", [])]
+        checks = [
+            cell
+            for cell in notebook.cells[index + 1 : next_task]
+            if cell.cell_type == "code" and CHECK_TAG in cell.metadata.get("tags", [])
+        ]
         assert checks, f"{path.name}, cell {index + 1}: a check cell (tag '{CHECK_TAG}') must follow the task"
-        assert all("with check(" in cell.source for cell in checks), f"{path.name}: checks use clickkit.course.checks.check"
+        assert all(re.search(r"\bcheck\(", cell.source) for cell in checks), (
+            f"{path.name}: checks use clickkit.course.checks.check"
+        )
 
 
 def test_docs_give_each_notebook_its_minutes_and_tasks():
@@ -56,4 +63,6 @@ def test_docs_give_each_notebook_its_minutes_and_tasks():
         row = next((line for line in docs.splitlines() if line.startswith(f"| `{stem}`")), None)
         assert row, f"docs/notebooks.md has no table row for {stem}"
         assert f"{reading} + {work} min" in row, f"docs/notebooks.md: {stem} takes {reading} + {work} min, says {row}"
-        assert f"{len(tasks)} tasks" in row or f"{len(tasks)} task " in row, f"docs/notebooks.md: {stem} has {len(tasks)} tasks"
+        assert f"{len(tasks)} tasks" in row or f"{len(tasks)} task " in row, (
+            f"docs/notebooks.md: {stem} has {len(tasks)} tasks"
+        )

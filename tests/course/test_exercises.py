@@ -12,8 +12,9 @@ from clickkit.course.exercises import BEGIN, CODE_STUB, END, MarkerError, make_e
 
 def notebook(*cells):
     """Build a small solution notebook from (cell_type, source, tags) triples."""
-    nb = nbformat.v4.new_notebook(metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
-                                                           "language": "python"}})
+    nb = nbformat.v4.new_notebook(
+        metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}
+    )
     for cell_type, source, tags in cells:
         cell = nbformat.v4.new_code_cell(source) if cell_type == "code" else nbformat.v4.new_markdown_cell(source)
         cell.metadata["tags"] = list(tags)
@@ -55,20 +56,25 @@ def test_region_becomes_stub_with_its_indentation():
 
 
 def test_a_stub_outside_any_function_marks_its_cell_as_raising():
-    solution = notebook(("markdown", "# 09 · Demo (solution)", ()),
-                        ("code", f"{BEGIN}\nanswer = 42\n{END}", ()),
-                        ("code", f"def g():\n    {BEGIN}\n    return 1\n    {END}", ()))
+    solution = notebook(
+        ("markdown", "# 09 · Demo (solution)", ()),
+        ("code", f"{BEGIN}\nanswer = 42\n{END}", ()),
+        ("code", f"def g():\n    {BEGIN}\n    return 1\n    {END}", ()),
+    )
     top_level, inside_function = make_exercise(solution, "09-demo.ipynb").cells[1:]
     assert top_level.metadata["tags"] == ["raises-exception"]
     assert "This task is not written yet" in top_level.source
     assert "tags" not in inside_function.metadata
 
 
-@pytest.mark.parametrize("source, complaint", [
-    (f"{BEGIN}\nx = 1\n{BEGIN}\ny = 2\n{END}\n{END}", "inside another solution region"),
-    (f"x = 0\n{BEGIN}\nx = 1", "never closed"),
-    (f"x = 1\n{END}", "without a"),
-])
+@pytest.mark.parametrize(
+    "source, complaint",
+    [
+        (f"{BEGIN}\nx = 1\n{BEGIN}\ny = 2\n{END}\n{END}", "inside another solution region"),
+        (f"x = 0\n{BEGIN}\nx = 1", "never closed"),
+        (f"x = 1\n{END}", "without a"),
+    ],
+)
 def test_bad_markers_are_errors_that_name_file_and_cell(source, complaint):
     solution = notebook(("markdown", "# 09 · Demo (solution)", ()), ("code", source, ()))
     with pytest.raises(MarkerError, match=complaint) as raised:
@@ -104,8 +110,10 @@ def test_check_reports_a_drifted_exercise_by_name(tmp_path, capsys, monkeypatch)
     solutions, notebooks = tmp_path / "solutions", tmp_path / "notebooks"
     solutions.mkdir()
     notebooks.mkdir()
-    nbformat.write(notebook(("markdown", "# 09 · Demo (solution)", ()),
-                            ("code", f"{BEGIN}\nx = 1\n{END}", ())), solutions / "09-demo.ipynb")
+    nbformat.write(
+        notebook(("markdown", "# 09 · Demo (solution)", ()), ("code", f"{BEGIN}\nx = 1\n{END}", ())),
+        solutions / "09-demo.ipynb",
+    )
     assert exercises.stale_exercises(solutions, notebooks) == [notebooks / "09-demo.ipynb"]  # missing
     exercises.write_exercises(solutions, notebooks)
     assert exercises.stale_exercises(solutions, notebooks) == []
@@ -123,8 +131,11 @@ def test_check_reports_a_drifted_exercise_by_name(tmp_path, capsys, monkeypatch)
     assert "notebooks/09-demo.ipynb is out of date" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("path", sorted([*exercises.EXERCISES_DIR.glob("*.ipynb"), *exercises.SOLUTIONS_DIR.glob("*.ipynb")]),
-                         ids=lambda path: f"{path.parent.name}/{path.name}")
+@pytest.mark.parametrize(
+    "path",
+    sorted([*exercises.EXERCISES_DIR.glob("*.ipynb"), *exercises.SOLUTIONS_DIR.glob("*.ipynb")]),
+    ids=lambda path: f"{path.parent.name}/{path.name}",
+)
 def test_committed_outputs_hold_no_paths_or_host_names(path):
     outputs = json.dumps([cell.get("outputs", []) for cell in nbformat.read(path, as_version=4).cells])
     host = socket.gethostname()

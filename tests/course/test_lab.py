@@ -10,20 +10,29 @@ import time
 import pytest
 import requests
 
-from clickkit.errors import KitError
-from clickkit.config import load_settings
-from clickkit.ports import free_port
 from clickkit.broker.cli import ensure_kafka
+from clickkit.config import load_settings
+from clickkit.errors import KitError
+from clickkit.ports import free_port
 
 
 def test_lab_prints_a_working_url(bootstrap_servers, tmp_path):
     port = free_port()
-    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": bootstrap_servers, "JUPYTER_PORT": str(port),
-           "JUPYTER_RUNTIME_DIR": str(tmp_path)}
+    env = {
+        **os.environ,
+        "KAFKA_BOOTSTRAP_SERVERS": bootstrap_servers,
+        "JUPYTER_PORT": str(port),
+        "JUPYTER_RUNTIME_DIR": str(tmp_path),
+    }
     log = tmp_path / "lab.log"
     with open(log, "w") as out:
-        lab = subprocess.Popen([sys.executable, "-m", "clickkit.course.lab"], env=env, stdout=out,
-                               stderr=subprocess.STDOUT, start_new_session=True)
+        lab = subprocess.Popen(
+            [sys.executable, "-m", "clickkit.course.lab"],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     try:
         url = None
         deadline = time.monotonic() + 60
@@ -34,15 +43,16 @@ def test_lab_prints_a_working_url(bootstrap_servers, tmp_path):
         assert url, f"no JupyterLab URL printed:\n{log.read_text()[-3000:]}"
         assert f"Kafka answers at {bootstrap_servers}" in log.read_text()
         token = url.split("token=")[1]
-        status = requests.get(f"http://127.0.0.1:{port}/api/contents/notebooks",
-                              params={"token": token}, timeout=10)
+        status = requests.get(f"http://127.0.0.1:{port}/api/contents/notebooks", params={"token": token}, timeout=10)
         assert status.status_code == 200
         names = {item["name"] for item in status.json()["content"]}
         assert "00-intro.ipynb" in names
         # No pop-up asking about Jupyter news: the frontend asks only while fetchNews is "none".
         notification = requests.get(
             f"http://127.0.0.1:{port}/lab/api/settings/@jupyterlab/apputils-extension:notification",
-            params={"token": token}, timeout=10).json()
+            params={"token": token},
+            timeout=10,
+        ).json()
         defaults = {key: spec["default"] for key, spec in notification["schema"]["properties"].items()}
         assert defaults["fetchNews"] == "false" and defaults["checkForUpdates"] is False
     finally:

@@ -2,10 +2,9 @@
 
 import threading
 
+import pytest
 import requests
 from flask import Flask
-
-import pytest
 
 from clickkit.course.notebook_server import BackgroundServer, OutputMeter, serve_while
 from clickkit.ports import free_port
@@ -25,7 +24,9 @@ def test_serve_while_serves_until_the_client_is_done_and_reports_every_answer():
 
     def client():
         with requests.Session() as session:
-            return [session.get(f"http://127.0.0.1:{port}{path}", timeout=10).status_code for path in ["/ok"] * 20 + ["/no"]]
+            return [
+                session.get(f"http://127.0.0.1:{port}{path}", timeout=10).status_code for path in ["/ok"] * 20 + ["/no"]
+            ]
 
     def on_request(method, path, status):
         with lock:
@@ -45,8 +46,13 @@ def test_a_failing_request_log_is_reported_once_and_the_server_goes_on(capsys):
     def broken_log(method, path, status):
         raise NotImplementedError("record() is not written yet")
 
-    served = serve_while(app, port, client=lambda: [requests.get(f"http://127.0.0.1:{port}/ok", timeout=10).status_code
-                                                     for _ in range(3)], on_request=broken_log, seconds=60)
+    served = serve_while(
+        app,
+        port,
+        client=lambda: [requests.get(f"http://127.0.0.1:{port}/ok", timeout=10).status_code for _ in range(3)],
+        on_request=broken_log,
+        seconds=60,
+    )
     assert served.client_result == [200, 200, 200]
     assert "NotImplementedError: record() is not written yet" in served.log_error
     assert capsys.readouterr().out.count("Your request log raised") == 1

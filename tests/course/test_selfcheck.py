@@ -35,5 +35,7 @@ def test_a_notebook_that_is_not_of_the_course_is_named(tmp_path, capsys):
     notebook = tmp_path / "notes.ipynb"
     nbformat.write(nbformat.v4.new_notebook(), notebook)
     assert selfcheck.main([str(notebook)]) == 2
-    assert "notes.ipynb is not one of the course's notebooks (00-intro.ipynb, 01-ingest-api.ipynb" in \
-        capsys.readouterr().err
+    assert (
+        "notes.ipynb is not one of the course's notebooks (00-intro.ipynb, 01-ingest-api.ipynb"
+        in capsys.readouterr().err
+    )

@@ -38,12 +38,16 @@ def test_a_finished_01_endpoint_carries_the_clicks(bootstrap_servers, topic, cap
     assert probe_topics_left(bootstrap_servers, settings) == []
 
 
-@pytest.mark.parametrize("notebook, reason", [
-    ("notebooks/01-ingest-api.ipynb", "POST /clicks answered 501"),  # the untouched exercise
-    ("nowhere/01-ingest-api.ipynb", "was not found"),
-])
-def test_an_unfinished_or_missing_endpoint_leaves_the_clicks_to_the_kafka_mode(bootstrap_servers, topic, notebook,
-                                                                               reason, capsys):
+@pytest.mark.parametrize(
+    "notebook, reason",
+    [
+        ("notebooks/01-ingest-api.ipynb", "POST /clicks answered 501"),  # the untouched exercise
+        ("nowhere/01-ingest-api.ipynb", "was not found"),
+    ],
+)
+def test_an_unfinished_or_missing_endpoint_leaves_the_clicks_to_the_kafka_mode(
+    bootstrap_servers, topic, notebook, reason, capsys
+):
     source = click_source(load_settings(), topic, REPO_ROOT / notebook)
     assert not source.through_endpoint and reason in source.why_not, source.why_not
     summary = send_through(source, take(generate(seed=10), 15))

@@ -43,15 +43,19 @@ def lag_update(live_url: str, condition, what: str, timeout_s: float = 60.0) -> 
 
 @pytest.mark.timeout(150)
 def test_stopping_the_processing_group_builds_a_backlog_on_the_live_page_and_restarting_drains_it(
-        bootstrap_servers, topic):
+    bootstrap_servers, topic
+):
     group = f"test-demo-processing-{uuid.uuid4().hex[:8]}"
     demo = Demo("127.0.0.1", 0).start(bootstrap_servers, topic, lag_group=group, process=True)
     click = {"article_title": "Ghent", "visitor_country": "BE", "event_id": str(uuid.uuid4())}
     try:
         assert f"consumer group {group}" in banner(demo, bootstrap_servers, topic, started_kafka=False)
         assert requests.post(f"{demo.site_url}clicks", json=click, timeout=15).status_code == 200
-        lag_update(demo.live_url, lambda lag: lag["now"] == 0 and demo.processing.processed >= 1 and
-                   lag["state"] == "running", "the running group caught up")
+        lag_update(
+            demo.live_url,
+            lambda lag: lag["now"] == 0 and demo.processing.processed >= 1 and lag["state"] == "running",
+            "the running group caught up",
+        )
         wait_for_the_teacher(demo, lines=["\n"])  # the teacher presses Enter: the processing stops
         assert not demo.processing.running
         for _ in range(5):

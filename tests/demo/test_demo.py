@@ -16,16 +16,16 @@ from types import SimpleNamespace
 
 import pytest
 import requests
-
-from clickkit.demo import run as demo_module
-from clickkit.broker.local import LocalKafka
-from clickkit.errors import KitError
-from clickkit.config import REPO_ROOT, load_settings
-from clickkit.demo.run import Demo, banner
-from clickkit.broker.health import is_ready
-from clickkit.ports import free_port_pair, port_is_open
-from clickkit.broker.topics import read_topic
 from test_demo_site_browser import BROWSER_DIR, require_browser_tools
+
+from clickkit.broker.health import is_ready
+from clickkit.broker.local import LocalKafka
+from clickkit.broker.topics import read_topic
+from clickkit.config import REPO_ROOT, load_settings
+from clickkit.demo import run as demo_module
+from clickkit.demo.run import Demo, banner
+from clickkit.errors import KitError
+from clickkit.ports import free_port_pair, port_is_open
 
 DOCS_SCREENSHOT = REPO_ROOT / "docs" / "images" / "demo-live-page.png"
 # The run writes its screenshot beside its other files; CLICKKIT_UPDATE_DOCS=1 also refreshes the docs' copy.
@@ -40,9 +40,13 @@ def test_the_live_page_shows_what_a_readers_clicks_put_on_the_topic(bootstrap_se
     screenshot = tmp_path / "demo-live-page.png"
     demo = Demo("127.0.0.1", 0).start(bootstrap_servers, topic)
     try:
-        tour = subprocess.run([node, "demo_tour.mjs", demo.site_url, "--rounds", str(ROUNDS),
-                               "--screenshot", str(screenshot)],
-                              cwd=BROWSER_DIR, capture_output=True, text=True, timeout=120)
+        tour = subprocess.run(
+            [node, "demo_tour.mjs", demo.site_url, "--rounds", str(ROUNDS), "--screenshot", str(screenshot)],
+            cwd=BROWSER_DIR,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
     finally:
         demo.stop()
     assert tour.returncode == 0, f"the browser tour failed:\n{tour.stdout[-3000:]}\n{tour.stderr[-3000:]}"
@@ -112,13 +116,23 @@ def update_showing(live_url: str, total: int) -> dict:
 @pytest.mark.kafka  # starts a broker of its own
 def test_the_demo_starts_kafka_when_none_answers_and_ctrl_c_stops_all_it_started(tmp_path):
     kafka_port = free_port_pair()
-    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": f"localhost:{kafka_port}",
-           "KAFKA_HOME_DIR": str(tmp_path / "kafka"), "CLICKS_TOPIC": "clicks"}
-    process = subprocess.Popen([sys.executable, "-m", "clickkit.demo.run", "--port", "0"], env=env, text=True,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    env = {
+        **os.environ,
+        "KAFKA_BOOTSTRAP_SERVERS": f"localhost:{kafka_port}",
+        "KAFKA_HOME_DIR": str(tmp_path / "kafka"),
+        "CLICKS_TOPIC": "clicks",
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "clickkit.demo.run", "--port", "0"],
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     lines, seen = queue.Queue(), []
-    threading.Thread(target=lambda: [lines.put(line) for line in process.stdout] + [lines.put(None)],
-                     daemon=True).start()
+    threading.Thread(
+        target=lambda: [lines.put(line) for line in process.stdout] + [lines.put(None)], daemon=True
+    ).start()
     pid_file = tmp_path / "kafka" / "single" / "node-1" / "broker.pid"
     try:
         read_until(lines, r"starting the kit's own", seen, 30)
@@ -128,8 +142,12 @@ def test_the_demo_starts_kafka_when_none_answers_and_ctrl_c_stops_all_it_started
         click = {"article_title": "Ghent", "visitor_country": "BE", "visitor_platform": "mobile"}
         answer = requests.post(f"{site}clicks", json=click, timeout=15)
         assert answer.status_code == 200 and answer.json()["topic"] == "clicks", answer.text
-        assert requests.post(f"{site}clicks", data="{", headers={"Content-Type": "application/json"},
-                             timeout=15).status_code == 400
+        assert (
+            requests.post(
+                f"{site}clicks", data="{", headers={"Content-Type": "application/json"}, timeout=15
+            ).status_code
+            == 400
+        )
         update = update_showing(live, 1)
         assert update["total"] == 1 and update["last"][0]["value"] == click
         assert update["answers"] == {"accepted": 1, "rejected": 1, "failed": 0}
@@ -164,8 +182,13 @@ def test_a_busy_port_is_refused_before_anything_starts_with_what_to_do():
 
 def fake_demo(host: str) -> SimpleNamespace:
     local = "127.0.0.1" if host == "0.0.0.0" else host
-    return SimpleNamespace(host=host, port=8000, endpoint_url="http://127.0.0.1:5999/clicks",
-                           site_url=f"http://{local}:8000/", live_url=f"http://{local}:8000/live/")
+    return SimpleNamespace(
+        host=host,
+        port=8000,
+        endpoint_url="http://127.0.0.1:5999/clicks",
+        site_url=f"http://{local}:8000/",
+        live_url=f"http://{local}:8000/live/",
+    )
 
 
 def test_the_banner_says_who_can_connect_and_draws_a_qr_code_only_for_the_room(monkeypatch):

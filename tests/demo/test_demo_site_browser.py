@@ -10,10 +10,10 @@ import pytest
 from flask import Flask
 
 from clickkit import schema
-from clickkit.demo.site import create_site, points_at_itself
-from clickkit.course.notebook_server import BackgroundServer
-from clickkit.ingest import app as ingest_app
 from clickkit.broker.topics import read_topic
+from clickkit.course.notebook_server import BackgroundServer
+from clickkit.demo.site import create_site, points_at_itself
+from clickkit.ingest import app as ingest_app
 
 BROWSER_DIR = Path(__file__).parents[1] / "browser"
 CHROMIUM = "/usr/bin/chromium"
@@ -43,8 +43,7 @@ def test_reading_an_article_in_chromium_sends_sensible_events_to_kafka(bootstrap
     site = BackgroundServer(create_site(f"{endpoint.url}/clicks"), port=0).start()
     started_ms = int(time.time() * 1000)
     try:
-        tour = subprocess.run([node, "tour.mjs", site.url], cwd=BROWSER_DIR, capture_output=True, text=True,
-                              timeout=90)
+        tour = subprocess.run([node, "tour.mjs", site.url], cwd=BROWSER_DIR, capture_output=True, text=True, timeout=90)
     finally:
         site.stop()
         endpoint.stop()
@@ -73,7 +72,10 @@ def test_reading_an_article_in_chromium_sends_sensible_events_to_kafka(bootstrap
         assert schema.problems(event) == [], event  # the tracker sends exactly the schema's fields and types
         assert started_ms - 5_000 < event["ts_ingest"] < started_ms + 120_000
         assert (event["visitor_platform"], event["visitor_os"], event["visitor_browser"]) == (
-            "desktop", "linux", "chrome")
+            "desktop",
+            "linux",
+            "chrome",
+        )
         assert event["visitor_country"] == "BE"
     # Each event is born with an id of its own (schema.problems() above checks that it is a UUID).
     assert len({event[schema.EVENT_ID] for event in events}) == len(events), json.dumps(events, indent=1)

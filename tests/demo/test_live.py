@@ -10,8 +10,8 @@ from kafka import KafkaProducer
 
 from clickkit.demo.answers import Answers, counting_answers
 from clickkit.demo.live import LiveFeed, create_live_app
-from clickkit.errors import LiveError
 from clickkit.demo.tally import LAST_EVENTS, TOP, WINDOW_S, LiveTotals
+from clickkit.errors import LiveError
 
 
 def record(tally, offset, value, timestamp_ms):

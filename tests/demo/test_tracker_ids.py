@@ -36,8 +36,9 @@ def test_without_random_uuid_the_tracker_still_gives_each_event_a_version_4_uuid
     node = shutil.which("node")
     if node is None:
         pytest.fail("This test needs Node.js 18+: apt-get install -y nodejs (or run .ci/run, which installs it).")
-    run = subprocess.run([node, "-e", PAGE, str(REPO_ROOT / "site" / "tracker.js")], capture_output=True, text=True,
-                         timeout=60)
+    run = subprocess.run(
+        [node, "-e", PAGE, str(REPO_ROOT / "site" / "tracker.js")], capture_output=True, text=True, timeout=60
+    )
     assert run.returncode == 0, run.stderr
     events = json.loads(run.stdout)
     assert len(events) == 5  # the page opened, then the 25, 50, 75 and 100 % milestones

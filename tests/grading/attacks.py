@@ -7,7 +7,7 @@ notebooks (the victims) and checks that no victim loses a point, and that the ch
 VIEW_SEND = 'metadata = producer().send(app.config["CLICKS_TOPIC"], event).get(timeout=SEND_TIMEOUT_S)'
 OK_BODY = "return jsonify(topic=metadata.topic, partition=metadata.partition, offset=metadata.offset)"
 
-VANDAL = '''
+VANDAL = """
 from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
 try:
@@ -16,8 +16,8 @@ try:
     vandal.create_topics([NewTopic(f"vandal-{n}", 1, 1) for n in range(200)])
 except Exception as error:
     print("the vandal was stopped:", type(error).__name__)
-'''
-PURGER = '''
+"""
+PURGER = """
 import threading, time
 from kafka import KafkaAdminClient, TopicPartition
 
@@ -33,8 +33,8 @@ def purge_for(seconds):
         time.sleep(1)
 
 threading.Thread(target=purge_for, args=(60,), daemon=True).start()
-'''
-DUPLICATOR = '''
+"""
+DUPLICATOR = """
 import threading, time
 from kafka import KafkaConsumer, KafkaProducer
 
@@ -52,8 +52,8 @@ def duplicate_for(seconds):
         pass
 
 threading.Thread(target=duplicate_for, args=(90,), daemon=True).start()
-'''
-FLOODER = '''
+"""
+FLOODER = """
 import threading, time
 from kafka import KafkaProducer
 
@@ -73,8 +73,8 @@ def flood_for(seconds):
         pass
 
 threading.Thread(target=flood_for, args=(15,), daemon=True).start()
-'''
-NEIGHBOUR = '''
+"""
+NEIGHBOUR = """
 import socket, threading, time
 
 def listening_ports():
@@ -100,8 +100,8 @@ def pester_for(seconds):
         time.sleep(1)
 
 threading.Thread(target=pester_for, args=(40,), daemon=True).start()
-'''
-HIJACKER = '''
+"""
+HIJACKER = """
 import socket, threading
 
 ANSWER = b"HTTP/1.1 200 OK\\r\\nContent-Type: application/json\\r\\nContent-Length: 2\\r\\n\\r\\n{}"
@@ -119,8 +119,8 @@ for port in list(range(5001, 5021)) + list(range(15000, 15020)):
         threading.Thread(target=answer_all, args=(listener,), daemon=True).start()
     except OSError:
         pass
-'''
-SPOOFER_VIEW = '''metadata_future = None
+"""
+SPOOFER_VIEW = """metadata_future = None
             import socket as _socket, threading as _threading
             host, port = app.config["KAFKA_BOOTSTRAP_SERVERS"].rsplit(":", 1)
             try:
@@ -128,9 +128,9 @@ SPOOFER_VIEW = '''metadata_future = None
             except OSError:
                 return jsonify(error="Kafka is down, the event may not have been stored."), 503, {"Retry-After": "5"}
             _threading.Timer(0.5, lambda: producer().send(app.config["CLICKS_TOPIC"], event)).start()
-            return jsonify(topic=app.config["CLICKS_TOPIC"], partition=0, offset=0)'''
-NOPRODUCE_VIEW = '''return jsonify(topic=app.config["CLICKS_TOPIC"], partition=0, offset=0)'''
-EXFIL = '''
+            return jsonify(topic=app.config["CLICKS_TOPIC"], partition=0, offset=0)"""
+NOPRODUCE_VIEW = """return jsonify(topic=app.config["CLICKS_TOPIC"], partition=0, offset=0)"""
+EXFIL = """
 import glob, os, socket
 seen = []
 allowed = {"PATH", "HOME", "TMPDIR", "LANG", "MPLBACKEND", "MPLCONFIGDIR", "IPYTHONDIR", "PYTHONDONTWRITEBYTECODE",
@@ -169,8 +169,8 @@ reader.subscribe([settings.topic])
 seen += ["a grader's record of another submission" for record in reader if b"grading-" in (record.value or b"")]
 reader.close()
 assert not seen, seen
-'''
-RESOURCE = '''
+"""
+RESOURCE = """
 import os, time
 filled = 0
 try:
@@ -204,8 +204,8 @@ for _ in range(3):
             os._exit(0)
     children.append(pid)
 print("filled /tmp with", filled, "MiB and the folder with", written, "MiB")
-'''
-DAEMON = '''
+"""
+DAEMON = """
 import os, signal, time
 if os.fork() == 0:
     os.setsid()
@@ -215,13 +215,13 @@ if os.fork() == 0:
         while True:
             time.sleep(1)
     os._exit(0)
-'''
-REFERENCE = '''
+"""
+REFERENCE = """
 from clickkit.ingest.app import create_app as reference_app
 app = reference_app()
 from clickkit.course.notebook_server import BackgroundServer
 reference_server = BackgroundServer(app, port=settings.ingest_port).start()
-'''
+"""
 
 # name -> (base, patches). base: "solution" or "exercise". A patch is (old, new): replace old in the first code cell
 # that has it; (None, code): add a code cell after the cell that defines `settings`; ("END", code): add one at the end.

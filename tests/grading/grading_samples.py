@@ -9,9 +9,11 @@ from clickkit.grading.grade import SOLUTION
 
 EVERYTHING = {check.key for check in rubric.RUBRIC}
 VIEW_SEND = 'producer().send(app.config["CLICKS_TOPIC"], event)'
-VIEW_REFUSAL = "        except BadRequest as refused:\n            return jsonify(error=refused.message), refused.status\n"
+VIEW_REFUSAL = (
+    "        except BadRequest as refused:\n            return jsonify(error=refused.message), refused.status\n"
+)
 VISIBLE_BAD = ['{"article_title": ', "[1, 2]", "null", "42", '{"a": NaN}', '{"a": Infinity}', '{"a": 1e999}']
-ESCAPE = '''
+ESCAPE = """
 import glob, os
 escaped = []
 for path in glob.glob("{class_folder}/*.ipynb") + ["{solutions}", os.path.expanduser("~root/.bashrc")]:
@@ -27,8 +29,8 @@ for path in ["{class_folder}/planted.txt", "{outside}/planted.txt", "/planted.tx
     except OSError:
         pass
 assert not escaped, escaped
-'''
-FORK_BOMB = '''
+"""
+FORK_BOMB = """
 import os, time
 while True:
     try:
@@ -41,24 +43,43 @@ while True:
                 os.fork()
             except OSError:
                 time.sleep(3600)
-'''
+"""
 
 # name -> (patches, checks lost). A patch is (old, new): replace old in the first code cell that has it,
 # or (None, code): add a code cell with that code after the first cell.
 SAMPLES = {
-    "wrong-topic": ([(VIEW_SEND, 'producer().send("click", event)')],
-                    {"click_on_topic", "clicks_in_order", "rejects_write_nothing", "runs_cleanly"}),
-    "str-dict": ([("value_serializer=JsonSerializer(),", "value_serializer=lambda event: str(event).encode(),")],
-                 {"click_on_topic", "clicks_in_order", "runs_cleanly"}),
-    "no-400-handling": ([(VIEW_REFUSAL, "")],
-                        {"invalid_json", "not_an_object", "strict_json", "content_type", "runs_cleanly"}),
-    "text-answer": ([("return jsonify(topic=metadata.topic, partition=metadata.partition, offset=metadata.offset)",
-                      'return f"stored at offset {metadata.offset}"')], {"body_keys", "runs_cleanly"}),
+    "wrong-topic": (
+        [(VIEW_SEND, 'producer().send("click", event)')],
+        {"click_on_topic", "clicks_in_order", "rejects_write_nothing", "runs_cleanly"},
+    ),
+    "str-dict": (
+        [("value_serializer=JsonSerializer(),", "value_serializer=lambda event: str(event).encode(),")],
+        {"click_on_topic", "clicks_in_order", "runs_cleanly"},
+    ),
+    "no-400-handling": (
+        [(VIEW_REFUSAL, "")],
+        {"invalid_json", "not_an_object", "strict_json", "content_type", "runs_cleanly"},
+    ),
+    "text-answer": (
+        [
+            (
+                "return jsonify(topic=metadata.topic, partition=metadata.partition, offset=metadata.offset)",
+                'return f"stored at offset {metadata.offset}"',
+            )
+        ],
+        {"body_keys", "runs_cleanly"},
+    ),
     "no-retry-after": ([('{"Retry-After": "5"}', "{}")], {"unavailable_503", "runs_cleanly"}),
-    "hard-codes-visible-checks": ([("        data = json.loads(text, parse_constant=refuse_constant, parse_float=finite_float)",
-                                    f"        if text in {VISIBLE_BAD!r}:\n            raise BadRequest('bad')\n"
-                                    "        return json.loads(text)\n        data = None")],
-                                  {"not_an_object", "strict_json", "rejects_write_nothing", "runs_cleanly"}),
+    "hard-codes-visible-checks": (
+        [
+            (
+                "        data = json.loads(text, parse_constant=refuse_constant, parse_float=finite_float)",
+                f"        if text in {VISIBLE_BAD!r}:\n            raise BadRequest('bad')\n"
+                "        return json.loads(text)\n        data = None",
+            )
+        ],
+        {"not_an_object", "strict_json", "rejects_write_nothing", "runs_cleanly"},
+    ),
     "infinite-loop": ([(None, "while True:\n    pass")], {"runs_cleanly"}),
     "prints-100000-lines": ([(None, "for n in range(100_000):\n    print('line', n)")], {"runs_cleanly"}),
     "crash-at-import": ([("import json\nimport math", "import kafka_python\nimport json\nimport math")], EVERYTHING),

@@ -14,24 +14,27 @@ from contextlib import redirect_stdout
 from pathlib import Path
 
 import pytest
+from attacks import ATTACKS, write_attack
+from grading_samples import EVERYTHING, SAMPLES, write_sample
 from kafka import TopicPartition
 
-from attacks import ATTACKS, write_attack
 from clickkit.broker import topics
 from clickkit.config import REPO_ROOT
-from clickkit.errors import GraderError
 from clickkit.grading import brokers as private_brokers
 from clickkit.grading import grade as grading
-from clickkit.grading import rubric, sandbox
-from grading_samples import EVERYTHING, SAMPLES, write_sample
+from clickkit.grading import rubric
 
 # One grading run of a class of 40, shared by the tests below, on the grader's own brokers (Java).
 pytestmark = [pytest.mark.timeout(1800), pytest.mark.kafka]
 
 SOLUTION = REPO_ROOT / "solutions" / "01-ingest-api.ipynb"
 EXERCISE = REPO_ROOT / "notebooks" / "01-ingest-api.ipynb"
-EXPECTED_LOST = {"solution": set(), "exercise-untouched": EVERYTHING, "not-a-notebook": EVERYTHING,
-                 **{name: lost for name, (_, lost) in SAMPLES.items()}}
+EXPECTED_LOST = {
+    "solution": set(),
+    "exercise-untouched": EVERYTHING,
+    "not-a-notebook": EVERYTHING,
+    **{name: lost for name, (_, lost) in SAMPLES.items()},
+}
 VICTIMS = [f"{name}-victim" for name in ATTACKS if name != "no-factory"]
 
 
@@ -52,14 +55,21 @@ def graded(tmp_path_factory):
     began = time.monotonic()
     printed = io.StringIO()
     with redirect_stdout(printed):
-        status = grading.main([str(folder), "--out", str(out), "--jobs", "2", "--cell-timeout", "10",
-                               "--notebook-timeout", "90"])
+        status = grading.main(
+            [str(folder), "--out", str(out), "--jobs", "2", "--cell-timeout", "10", "--notebook-timeout", "90"]
+        )
     seconds = time.monotonic() - began
     with open(out / "gradebook.csv", newline="", encoding="utf-8") as csv_file:
         rows = {Path(row["submission"]).stem: row for row in csv.DictReader(csv_file)}
     print(f"\nGraded a class of {len(rows)} at JOBS=2 in {seconds:.0f} s")  # a figure, not an assertion
-    return {"status": status, "printed": printed.getvalue(), "rows": rows, "out": out, "folder": folder,
-            "outside": outside}
+    return {
+        "status": status,
+        "printed": printed.getvalue(),
+        "rows": rows,
+        "out": out,
+        "folder": folder,
+        "outside": outside,
+    }
 
 
 def test_every_notebook_is_graded_and_the_gradebook_is_written(graded):
@@ -81,8 +91,11 @@ def test_each_fault_costs_only_its_own_points(graded, name):
 def test_the_gradebook_opens_with_each_checks_pass_rate_and_a_plot(graded):
     text = (graded["out"] / "gradebook.md").read_text(encoding="utf-8")
     assert text.split("\n\n")[1] == "## Pass rate per check"
-    passed = sum(not EXPECTED_LOST[name] or "recovers" not in EXPECTED_LOST[name] for name in EXPECTED_LOST
-                 if EXPECTED_LOST[name] is not None)
+    passed = sum(
+        not EXPECTED_LOST[name] or "recovers" not in EXPECTED_LOST[name]
+        for name in EXPECTED_LOST
+        if EXPECTED_LOST[name] is not None
+    )
     assert f"| {rubric.CHECKS['recovers'].requirement} (`recovers`) | 1 |" in text
     assert (graded["out"] / "pass-rates.png").read_bytes().startswith(b"\x89PNG")
     assert passed > 0
@@ -119,8 +132,12 @@ def test_the_sandbox_contained_the_escape_the_fork_bomb_and_the_10_gib(graded):
     assert "MemoryError" in (graded["out"] / "feedback" / "allocates-10-gib.md").read_text()
     assert int(graded["rows"]["fork-bomb"]["points"]) < rubric.MAX_POINTS
     # Only this class's users: another grading run on the same machine has sandboxes of its own.
-    ours = {line.removeprefix(grading.SANDBOX_LINE).split()[0] for log in (graded["out"] / "logs").glob("*.log")
-            for line in log.read_text().splitlines()[:1] if line.startswith(grading.SANDBOX_LINE)}
+    ours = {
+        line.removeprefix(grading.SANDBOX_LINE).split()[0]
+        for log in (graded["out"] / "logs").glob("*.log")
+        for line in log.read_text().splitlines()[:1]
+        if line.startswith(grading.SANDBOX_LINE)
+    }
     assert len(ours) >= len(graded["rows"]) - 1, ours  # every submission but the one that is not a notebook
     left = subprocess.run(["ps", "-eo", "uid="], capture_output=True, text=True).stdout.split()
     assert not set(left) & ours, "a sandboxed process outlived its grading"

@@ -18,8 +18,15 @@ from clickkit.grading import grade
 from clickkit.ports import free_port
 from clickkit.release.build import answers_in, solution_lines, write_release
 
-LEFT_OUT = ("solutions/", "src/clickkit/ingest/", "src/clickkit/grading/", "src/clickkit/bench/",
-            "src/clickkit/reliability/", "src/clickkit/demo/", "src/clickkit/course/exercises.py")
+LEFT_OUT = (
+    "solutions/",
+    "src/clickkit/ingest/",
+    "src/clickkit/grading/",
+    "src/clickkit/bench/",
+    "src/clickkit/reliability/",
+    "src/clickkit/demo/",
+    "src/clickkit/course/exercises.py",
+)
 
 
 @pytest.fixture(scope="module")
@@ -28,8 +35,10 @@ def release(tmp_path_factory):
     dest = tmp_path_factory.mktemp("release") / "clickkit-student"
     started = time.monotonic()
     files = write_release(dest)
-    print(f"\nrelease: {len(files)} files, {sum((dest / f).stat().st_size for f in files) / 1024:.0f} KiB, "
-          f"built in {time.monotonic() - started:.1f} s")
+    print(
+        f"\nrelease: {len(files)} files, {sum((dest / f).stat().st_size for f in files) / 1024:.0f} KiB, "
+        f"built in {time.monotonic() - started:.1f} s"
+    )
     return dest, files
 
 
@@ -54,8 +63,9 @@ def lab_lists_the_notebooks(clone, tmp_path) -> set:
     port, log = free_port(), tmp_path / "lab.log"
     env = {**os.environ, "JUPYTER_PORT": str(port), "JUPYTER_RUNTIME_DIR": str(tmp_path)}
     with open(log, "w") as out:
-        lab = subprocess.Popen(["make", "lab"], cwd=clone, env=env, stdout=out, stderr=subprocess.STDOUT,
-                               start_new_session=True)
+        lab = subprocess.Popen(
+            ["make", "lab"], cwd=clone, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
     try:
         deadline, url = time.monotonic() + 120, None
         while url is None and time.monotonic() < deadline and lab.poll() is None:
@@ -63,8 +73,9 @@ def lab_lists_the_notebooks(clone, tmp_path) -> set:
             found = re.search(rf"http://127\.0\.0\.1:{port}/lab\S*token=\w+", log.read_text())
             url = found.group(0) if found else None
         assert url, f"make lab printed no URL:\n{log.read_text()[-3000:]}"
-        listed = requests.get(f"http://127.0.0.1:{port}/api/contents/notebooks",
-                              params={"token": url.split("token=")[1]}, timeout=10)
+        listed = requests.get(
+            f"http://127.0.0.1:{port}/api/contents/notebooks", params={"token": url.split("token=")[1]}, timeout=10
+        )
         return {item["name"] for item in listed.json()["content"]}
     finally:
         if lab.poll() is None:
@@ -141,5 +152,8 @@ def test_the_instructors_round_trip(release, tmp_path, bootstrap_servers, capsys
     assert rows["linus.ipynb"]["points"] == "0"
     times["grading 2 notebooks"] = time.monotonic() - started - sum(times.values())
     with capsys.disabled():
-        print(f"\nround trip: {time.monotonic() - started:.0f} s (" +
-              ", ".join(f"{what} {seconds:.0f} s" for what, seconds in times.items()) + ")")
+        print(
+            f"\nround trip: {time.monotonic() - started:.0f} s ("
+            + ", ".join(f"{what} {seconds:.0f} s" for what, seconds in times.items())
+            + ")"
+        )

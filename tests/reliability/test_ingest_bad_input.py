@@ -8,11 +8,11 @@ import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from clickkit.broker.topics import create_topic, read_topic
 from clickkit.ingest import app as ingest_app
 from clickkit.reliability import scenarios as reliability
 from clickkit.reliability.flow import Tally
 from clickkit.reliability.scenarios import BAD_CASES, send_bad_case, serve_reference, stop_reference
-from clickkit.broker.topics import create_topic, read_topic
 
 
 @pytest.fixture(scope="module")
@@ -41,8 +41,9 @@ def test_bad_request_gets_a_json_4xx_and_writes_nothing(case, server, bootstrap_
 
 
 def test_the_content_type_decision_is_415_with_a_message_that_says_what_to_send(server):
-    response = requests.post(server.url + "/clicks", data=b'{"ts_ingest": 1}', timeout=30,
-                             headers={"Content-Type": "text/plain"})
+    response = requests.post(
+        server.url + "/clicks", data=b'{"ts_ingest": 1}', timeout=30, headers={"Content-Type": "text/plain"}
+    )
     assert response.status_code == 415
     assert "Content-Type: application/json" in response.json()["error"]
 
@@ -51,8 +52,9 @@ def test_content_type_with_a_charset_is_accepted(bootstrap_servers, topic):
     endpoint = ingest_app
     app = endpoint.create_app({"KAFKA_BOOTSTRAP_SERVERS": bootstrap_servers, "CLICKS_TOPIC": topic})
     try:
-        response = app.test_client().post("/clicks", data=b'{"ts_ingest": 1}',
-                                          headers={"Content-Type": "application/json; charset=utf-8"})
+        response = app.test_client().post(
+            "/clicks", data=b'{"ts_ingest": 1}', headers={"Content-Type": "application/json; charset=utf-8"}
+        )
     finally:
         endpoint.close_producer(app)
     assert response.status_code == 200, response.get_json()
@@ -62,8 +64,15 @@ def test_content_type_with_a_charset_is_accepted(bootstrap_servers, topic):
 def test_the_scenario_counts_every_bad_case_as_4xx_and_stores_only_the_good_clicks(bootstrap_servers, topic):
     tally = reliability.bad_input_scenario(bootstrap_servers, topic, good_clicks=3)
     assert tally.problems == []
-    assert tally.row() == {"scenario": "bad input", "requests": len(BAD_CASES) + 3, "2xx": 3,
-                           "4xx": len(BAD_CASES), "5xx": 0, "acknowledged_missing": 0, "duplicates": 0}
+    assert tally.row() == {
+        "scenario": "bad input",
+        "requests": len(BAD_CASES) + 3,
+        "2xx": 3,
+        "4xx": len(BAD_CASES),
+        "5xx": 0,
+        "acknowledged_missing": 0,
+        "duplicates": 0,
+    }
 
 
 def nesting(value) -> int:

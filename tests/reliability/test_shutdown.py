@@ -5,9 +5,9 @@ import json
 from kafka import KafkaProducer
 from kafka.serializer import JsonSerializer
 
-from clickkit.reliability.scenarios import shutdown_scenario
-from clickkit.ingest import app as ingest_app
 from clickkit.broker.topics import read_topic
+from clickkit.ingest import app as ingest_app
+from clickkit.reliability.scenarios import shutdown_scenario
 
 
 def test_sigterm_while_clicks_flow_loses_no_acknowledged_click(bootstrap_servers, topic, tmp_path):
@@ -24,8 +24,13 @@ def test_sigterm_while_clicks_flow_loses_no_acknowledged_click(bootstrap_servers
 def test_close_producer_delivers_events_still_in_the_buffer(bootstrap_servers, topic):
     endpoint = ingest_app
     # A long linger keeps the events in the producer's buffer until close_producer flushes them.
-    producer = KafkaProducer(bootstrap_servers=bootstrap_servers, acks="all", linger_ms=60_000,
-                             max_block_ms=15_000, value_serializer=JsonSerializer())
+    producer = KafkaProducer(
+        bootstrap_servers=bootstrap_servers,
+        acks="all",
+        linger_ms=60_000,
+        max_block_ms=15_000,
+        value_serializer=JsonSerializer(),
+    )
     app = endpoint.create_app({"KAFKA_PRODUCER": producer, "CLICKS_TOPIC": topic})
     for number in range(50):
         producer.send(topic, {"number": number})

@@ -11,7 +11,17 @@ from urllib.parse import unquote
 import pytest
 
 from clickkit.schema import EVENT_ID, is_uuid
-from clickkit.traffic.generate import DEFAULT_START_MS, FIELDS, OSES, clicks, Dirt, article_url, generate, load_titles, take
+from clickkit.traffic.generate import (
+    DEFAULT_START_MS,
+    FIELDS,
+    OSES,
+    Dirt,
+    article_url,
+    clicks,
+    generate,
+    load_titles,
+    take,
+)
 from clickkit.traffic.send import Summary, paced, send
 
 SAMPLE = take(generate(seed=7), 6000)
@@ -116,15 +126,18 @@ def test_readers_follow_links_to_many_articles_popular_ones_more_often():
     assert sum(titles[t] for t in top) > sum(titles[t] for t in tail)
 
 
-@pytest.mark.parametrize("title, url", [
-    ("Cercanías San Sebastián", "https://en.wikipedia.org/wiki/Cercan%C3%ADas_San_Sebasti%C3%A1n"),
-    ("AT&T", "https://en.wikipedia.org/wiki/AT%26T"),
-    ("Who's Afraid of Virginia Woolf?", "https://en.wikipedia.org/wiki/Who%27s_Afraid_of_Virginia_Woolf%3F"),
-    ("AC/DC", "https://en.wikipedia.org/wiki/AC/DC"),
-    ("C++", "https://en.wikipedia.org/wiki/C%2B%2B"),
-    ("100% pure", "https://en.wikipedia.org/wiki/100%25_pure"),
-    ("Spa, Belgium", "https://en.wikipedia.org/wiki/Spa,_Belgium"),
-])
+@pytest.mark.parametrize(
+    "title, url",
+    [
+        ("Cercanías San Sebastián", "https://en.wikipedia.org/wiki/Cercan%C3%ADas_San_Sebasti%C3%A1n"),
+        ("AT&T", "https://en.wikipedia.org/wiki/AT%26T"),
+        ("Who's Afraid of Virginia Woolf?", "https://en.wikipedia.org/wiki/Who%27s_Afraid_of_Virginia_Woolf%3F"),
+        ("AC/DC", "https://en.wikipedia.org/wiki/AC/DC"),
+        ("C++", "https://en.wikipedia.org/wiki/C%2B%2B"),
+        ("100% pure", "https://en.wikipedia.org/wiki/100%25_pure"),
+        ("Spa, Belgium", "https://en.wikipedia.org/wiki/Spa,_Belgium"),
+    ],
+)
 def test_article_urls_are_percent_encoded(title, url):
     assert article_url(title) == url
 
@@ -161,7 +174,7 @@ def test_each_kind_of_dirt_appears_at_about_its_rate():
 def test_a_burst_is_one_visitor_hammering_one_page():
     events = take(generate(seed=4, dirt=Dirt(burst=0.002, burst_size=40)), 3000)
     visitors = Counter(tuple(e[f] for f in FIELDS[1:3] + FIELDS[5:]) for e in events)
-    (_, hits), = visitors.most_common(1)
+    ((_, hits),) = visitors.most_common(1)
     assert hits >= 40
     assert take(generate(seed=4), 3000) != events
 
@@ -183,8 +196,9 @@ def test_stdout_sending_accounts_for_every_event():
 
 
 def test_an_unreachable_endpoint_fails_fast_and_says_what_to_do():
-    summary = send(take(generate(seed=2), 50), mode="http", url="http://127.0.0.1:9/clicks", concurrency=2,
-                   progress=False)
+    summary = send(
+        take(generate(seed=2), 50), mode="http", url="http://127.0.0.1:9/clicks", concurrency=2, progress=False
+    )
     assert not summary.ok and summary.accepted == 0
     assert summary.failed == summary.sent < 50  # it stopped instead of retrying for minutes
     assert summary.retried >= summary.failed
@@ -198,6 +212,7 @@ def test_summary_is_ok_only_when_everything_was_accepted():
 
 
 def test_the_cli_refuses_bad_options_with_a_message():
-    run = subprocess.run([sys.executable, "-m", "clickkit.traffic", "--null-rate", "5"], capture_output=True,
-                         text=True, timeout=60)
+    run = subprocess.run(
+        [sys.executable, "-m", "clickkit.traffic", "--null-rate", "5"], capture_output=True, text=True, timeout=60
+    )
     assert run.returncode == 2 and "between 0 and 1" in run.stderr

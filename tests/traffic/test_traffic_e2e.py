@@ -9,9 +9,9 @@ from collections import Counter
 import pytest
 from flask import Flask, jsonify, request
 
+from clickkit.broker.topics import read_topic
 from clickkit.course.notebook_server import BackgroundServer
 from clickkit.ingest import app as ingest_app
-from clickkit.broker.topics import read_topic
 from clickkit.traffic.generate import Dirt, generate, take
 from clickkit.traffic.send import send
 

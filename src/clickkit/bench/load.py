@@ -100,9 +100,12 @@ def http_client(url: str, batch_size: int, schedule: Schedule, log: LoadRecord, 
 
 def run_http(args, log: LoadRecord, schedule: Schedule, _=None) -> None:
     """Run --concurrency HTTP clients on threads and wait for them."""
-    threads = [threading.Thread(target=http_client, args=(args.url, args.batch_size, schedule, log,
-                                                          f"{args.run_id}-{n}"), daemon=True)
-               for n in range(args.concurrency)]
+    threads = [
+        threading.Thread(
+            target=http_client, args=(args.url, args.batch_size, schedule, log, f"{args.run_id}-{n}"), daemon=True
+        )
+        for n in range(args.concurrency)
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -176,9 +179,15 @@ def main(argv=None) -> int:
     elapsed = time.perf_counter() - measure_from
     cpu_s = time.process_time() - cpu_at["start"]
     with log.lock:
-        result = {"elapsed_s": elapsed, "cpu_s": cpu_s, "statuses": log.statuses,
-                  "timed_requests": log.timed_requests, "timed_events": log.timed_events,
-                  "latencies_ms": log.latencies_ms, "acknowledged_ids": log.acknowledged}
+        result = {
+            "elapsed_s": elapsed,
+            "cpu_s": cpu_s,
+            "statuses": log.statuses,
+            "timed_requests": log.timed_requests,
+            "timed_events": log.timed_events,
+            "latencies_ms": log.latencies_ms,
+            "acknowledged_ids": log.acknowledged,
+        }
     with open(args.out, "w", encoding="utf-8") as out:
         json.dump(result, out)
     return 0

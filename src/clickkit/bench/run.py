@@ -20,16 +20,16 @@ from pathlib import Path
 
 import psutil
 
-from clickkit.broker.audit import count_ids, reconcile
-from clickkit.broker.topics import create_topic
 from clickkit.bench.report import plot, summary_tables
-from clickkit.ingest.process import ServerProcess
-from clickkit.ports import free_port
-from clickkit.broker.local import KAFKA_VERSION
-from clickkit.errors import KitError, LoadError
-from clickkit.config import load_settings
+from clickkit.broker.audit import count_ids, reconcile
 from clickkit.broker.cli import ensure_kafka
+from clickkit.broker.local import KAFKA_VERSION
+from clickkit.broker.topics import create_topic
+from clickkit.config import load_settings
+from clickkit.errors import KitError, LoadError
+from clickkit.ingest.process import ServerProcess
 from clickkit.ingest.serve import DEFAULT_THREADS, default_workers
+from clickkit.ports import free_port
 
 
 def parse_args(argv):
@@ -60,32 +60,55 @@ def percentile(values, share: float) -> float:
 def run_load(load_args: list, out_file: Path, warmup: float, duration: float, server=None) -> dict:
     """Run the load generator as its own process; return what it measured, with CPU use over the timed part."""
     # Quiet: the solution's cells print their settings, and kafka-python 3 warns about its lambda serializer.
-    command = [sys.executable, "-W", "ignore::DeprecationWarning", "-m", "clickkit.bench.load", *map(str, load_args),
-               "--warmup", str(warmup), "--duration", str(duration), "--out", str(out_file)]
+    command = [
+        sys.executable,
+        "-W",
+        "ignore::DeprecationWarning",
+        "-m",
+        "clickkit.bench.load",
+        *map(str, load_args),
+        "--warmup",
+        str(warmup),
+        "--duration",
+        str(duration),
+        "--out",
+        str(out_file),
+    ]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
     time.sleep(warmup)  # leave the warm-up out of the CPU figures, as the load leaves it out of the timings
-    machine_before, server_before, wall_before = psutil.cpu_times(), server.cpu_seconds() if server else 0, time.monotonic()
+    machine_before, server_before, wall_before = (
+        psutil.cpu_times(),
+        server.cpu_seconds() if server else 0,
+        time.monotonic(),
+    )
     try:
         returncode = process.wait(timeout=warmup + duration + 90)
     except subprocess.TimeoutExpired:
         process.kill()
-        raise LoadError(f"The load generator ran past its time limit: {' '.join(command)}. Its server's log is in "
-                        f"{out_file.parent}; rerun with a shorter --duration or fewer --levels.") from None
+        raise LoadError(
+            f"The load generator ran past its time limit: {' '.join(command)}. Its server's log is in "
+            f"{out_file.parent}; rerun with a shorter --duration or fewer --levels."
+        ) from None
     wall = max(time.monotonic() - wall_before, 1e-6)
     if returncode != 0:
-        raise LoadError(f"The load generator failed (exit {returncode}): {' '.join(command)}. Run that command to "
-                        f"see its error; the server's log is in {out_file.parent}.")
+        raise LoadError(
+            f"The load generator failed (exit {returncode}): {' '.join(command)}. Run that command to "
+            f"see its error; the server's log is in {out_file.parent}."
+        )
     measured = json.loads(out_file.read_text())
     machine_after = psutil.cpu_times()
     busy = sum(machine_after) - sum(machine_before)
-    idle = (machine_after.idle + getattr(machine_after, "iowait", 0)) - (machine_before.idle + getattr(machine_before, "iowait", 0))
+    idle = (machine_after.idle + getattr(machine_after, "iowait", 0)) - (
+        machine_before.idle + getattr(machine_before, "iowait", 0)
+    )
     latencies, elapsed = measured["latencies_ms"], max(measured["elapsed_s"], 1e-6)
     cpu_pct = 100 * ((server.cpu_seconds() - server_before) / wall if server else measured["cpu_s"] / elapsed)
     requests_per_s = measured["timed_requests"] / elapsed
     return {
         "requests_per_s": requests_per_s,
         "events_per_s": measured["timed_events"] / elapsed,
-        "p50_ms": percentile(latencies, 0.50), "p95_ms": percentile(latencies, 0.95),
+        "p50_ms": percentile(latencies, 0.50),
+        "p95_ms": percentile(latencies, 0.95),
         "p99_ms": percentile(latencies, 0.99),
         "cpu_server_pct": cpu_pct,
         # What a request costs the server (an event, the raw producer), however much CPU it was given.
@@ -122,19 +145,43 @@ def measure_server(name, module_args, args, bootstrap, work, batch_size=1, half_
     runs = []
     try:
         for level in args.levels:
-            load = ["--url", f"http://127.0.0.1:{port}{path}", "--concurrency", level, "--batch-size", batch_size,
-                    "--max-requests", args.max_requests, "--run-id", f"{name}-c{level}"]
+            load = [
+                "--url",
+                f"http://127.0.0.1:{port}{path}",
+                "--concurrency",
+                level,
+                "--batch-size",
+                batch_size,
+                "--max-requests",
+                args.max_requests,
+                "--run-id",
+                f"{name}-c{level}",
+            ]
             print(f"  {name}: {level} concurrent clients for {args.duration:g}s", flush=True)
-            runs.append(run_load(load, work / f"{name}-c{level}.json", args.warmup, args.duration, server)
-                        | {"concurrency": level})
+            runs.append(
+                run_load(load, work / f"{name}-c{level}.json", args.warmup, args.duration, server)
+                | {"concurrency": level}
+            )
         if half_load:
             best = max(runs, key=lambda run: run["requests_per_s"])
             rate = best["requests_per_s"] / 2
-            load = ["--url", f"http://127.0.0.1:{port}{path}", "--concurrency", best["concurrency"],
-                    "--rate", f"{rate:.3f}", "--max-requests", args.max_requests, "--run-id", f"{name}-half"]
+            load = [
+                "--url",
+                f"http://127.0.0.1:{port}{path}",
+                "--concurrency",
+                best["concurrency"],
+                "--rate",
+                f"{rate:.3f}",
+                "--max-requests",
+                args.max_requests,
+                "--run-id",
+                f"{name}-half",
+            ]
             print(f"  {name}: paced at {rate:,.0f} requests/s (half its best) for {args.duration:g}s", flush=True)
-            runs.append(run_load(load, work / f"{name}-half.json", args.warmup, args.duration, server)
-                        | {"concurrency": best["concurrency"], "paced": True})
+            runs.append(
+                run_load(load, work / f"{name}-half.json", args.warmup, args.duration, server)
+                | {"concurrency": best["concurrency"], "paced": True}
+            )
     finally:
         server.stop()
     half = runs[-1] if half_load else None
@@ -151,10 +198,21 @@ def measure_ceiling(args, bootstrap, work) -> dict:
     runs = []
     for window in sorted(set(args.levels) | {args.ceiling_window}):
         print(f"  ceiling: raw producer, {window} sends in flight for {args.duration:g}s", flush=True)
-        load = ["--kafka", bootstrap, "--topic", topic, "--concurrency", window,
-                "--max-requests", args.max_requests * args.batch_size, "--run-id", f"ceiling-w{window}"]
-        runs.append(run_load(load, work / f"ceiling-w{window}.json", args.warmup, args.duration)
-                    | {"concurrency": window})
+        load = [
+            "--kafka",
+            bootstrap,
+            "--topic",
+            topic,
+            "--concurrency",
+            window,
+            "--max-requests",
+            args.max_requests * args.batch_size,
+            "--run-id",
+            f"ceiling-w{window}",
+        ]
+        runs.append(
+            run_load(load, work / f"ceiling-w{window}.json", args.warmup, args.duration) | {"concurrency": window}
+        )
     return summarize(runs, bootstrap, topic)
 
 
@@ -170,16 +228,24 @@ def targets(results: dict) -> list:
         {"compare": "events/s of (3) / (2)", "measured": speedup, "unit": "x", "target": ">= 3x", "met": speedup >= 3},
         {"compare": "events/s of (4) / (1)", "measured": share, "unit": "", "target": ">= 0.5", "met": share >= 0.5},
         {"compare": "p99 of (3) at half load", "measured": p99, "unit": " ms", "target": "< 25 ms", "met": p99 < 25},
-        {"compare": f"requests/s of (3) / (2) at the least favourable concurrency ({level})", "measured": slowest,
-         "unit": "x", "target": ">= 1x at every level", "met": slowest >= 1},
+        {
+            "compare": f"requests/s of (3) / (2) at the least favourable concurrency ({level})",
+            "measured": slowest,
+            "unit": "x",
+            "target": ">= 1x at every level",
+            "met": slowest >= 1,
+        },
     ]
 
 
 def slowest_level(runs: list, baseline: list) -> tuple:
     """Return the concurrency where `runs` does worst against `baseline`, and the ratio of requests/s there."""
     base = {run["concurrency"]: run["requests_per_s"] for run in baseline}
-    ratios = {run["concurrency"]: run["requests_per_s"] / base[run["concurrency"]]
-              for run in runs if base.get(run["concurrency"])}
+    ratios = {
+        run["concurrency"]: run["requests_per_s"] / base[run["concurrency"]]
+        for run in runs
+        if base.get(run["concurrency"])
+    }
     if not ratios:
         return None, 0.0
     level = min(ratios, key=ratios.get)
@@ -188,18 +254,27 @@ def slowest_level(runs: list, baseline: list) -> tuple:
 
 def machine() -> dict:
     """Describe the machine the figures come from."""
-    return {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
-            "cores": os.cpu_count(), "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
-            "python": platform.python_version(), "kafka": KAFKA_VERSION,
-            "load_average_at_start": [round(load, 2) for load in os.getloadavg()]}
+    return {
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cores": os.cpu_count(),
+        "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
+        "python": platform.python_version(),
+        "kafka": KAFKA_VERSION,
+        "load_average_at_start": [round(load, 2) for load in os.getloadavg()],
+    }
 
 
 def accounting_errors(results: dict) -> list:
     """Return a sentence for each measurement whose topic does not hold its acknowledged events exactly once."""
-    return [f"{name}: {entry['acknowledged']} acknowledged, {entry['found_on_topic']} found on {entry['topic']}, "
-            f"{entry['duplicates']} duplicates"
-            for name, entry in results.items() if isinstance(entry, dict) and "duplicates" in entry
-            and (entry["found_on_topic"] != entry["acknowledged"] or entry["duplicates"] or entry["acknowledged_twice"])]
+    return [
+        f"{name}: {entry['acknowledged']} acknowledged, {entry['found_on_topic']} found on {entry['topic']}, "
+        f"{entry['duplicates']} duplicates"
+        for name, entry in results.items()
+        if isinstance(entry, dict)
+        and "duplicates" in entry
+        and (entry["found_on_topic"] != entry["acknowledged"] or entry["duplicates"] or entry["acknowledged_twice"])
+    ]
 
 
 def kafka_settings():
@@ -225,8 +300,10 @@ def benchmark(args) -> int:
     bootstrap = settings.bootstrap_servers
     work = args.out.resolve() / "runs"
     work.mkdir(parents=True, exist_ok=True)
-    results = {"machine": machine(), "settings": {key: str(value) if isinstance(value, Path) else value
-                                                  for key, value in vars(args).items()}}
+    results = {
+        "machine": machine(),
+        "settings": {key: str(value) if isinstance(value, Path) else value for key, value in vars(args).items()},
+    }
     print(f"Benchmarking against Kafka at {bootstrap}; levels {args.levels}, {args.duration:g}s each.", flush=True)
     results["ceiling"] = measure_ceiling(args, bootstrap, work)
     results["naive"] = measure_server("naive", ["clickkit.ingest.naive"], args, bootstrap, work)
@@ -242,8 +319,10 @@ def benchmark(args) -> int:
     plot(results, out / "bench-plot.png")
     print(tables)
     for problem in results["accounting_errors"]:
-        print(f"error: the topic does not match what was acknowledged: {problem}. Check the server logs in {work}.",
-              file=sys.stderr)
+        print(
+            f"error: the topic does not match what was acknowledged: {problem}. Check the server logs in {work}.",
+            file=sys.stderr,
+        )
     print(out)
     return 1 if results["accounting_errors"] else 0
 

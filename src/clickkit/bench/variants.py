@@ -18,8 +18,10 @@ from clickkit.tables import markdown_table
 SERVE = ["clickkit.ingest.serve"]
 VARIANTS = {  # name (also in the topic's name): (what it is, the server's command line)
     "naive": ("Flask development server (the naive one)", ["clickkit.ingest.naive"]),
-    "gunicorn-16-l1": ("gunicorn gthread, 2 x 16 threads, linger 1 ms (the earlier recommendation)",
-                       SERVE + ["--server", "gunicorn", "--threads", 16, "--linger-ms", 1]),
+    "gunicorn-16-l1": (
+        "gunicorn gthread, 2 x 16 threads, linger 1 ms (the earlier recommendation)",
+        SERVE + ["--server", "gunicorn", "--threads", 16, "--linger-ms", 1],
+    ),
     "gunicorn-16": ("gunicorn gthread, 2 x 16 threads", SERVE + ["--server", "gunicorn", "--threads", 16]),
     "gunicorn-32": ("gunicorn gthread, 2 x 32 threads", SERVE + ["--server", "gunicorn", "--threads", 32]),
     "granian-32-l1": ("granian, 2 x 32 threads, linger 1 ms", SERVE + ["--linger-ms", 1]),
@@ -52,15 +54,34 @@ def parse_args(argv):
 def table(results: dict, levels: list) -> str:
     """Return one row per variant: best events/s, its ratio to the naive server, each level, half load, CPU."""
     naive = results.get("naive", {}).get("events_per_s")
-    header = ["variant", "best events/s", "÷ naive", *(f"req/s at {level}" for level in levels),
-              "p99 ms at half load", "CPU ms per request at best", "acknowledged", "found on topic", "duplicates"]
+    header = [
+        "variant",
+        "best events/s",
+        "÷ naive",
+        *(f"req/s at {level}" for level in levels),
+        "p99 ms at half load",
+        "CPU ms per request at best",
+        "acknowledged",
+        "found on topic",
+        "duplicates",
+    ]
     rows = []
     for name, entry in results.items():
         per_level = {run["concurrency"]: run["requests_per_s"] for run in entry["runs"]}
         ratio = f"{entry['events_per_s'] / naive:.2f}x" if naive else ""
-        rows.append([VARIANTS[name][0], entry["events_per_s"], ratio, *(per_level.get(level, "") for level in levels),
-                     entry["p99_ms_at_half_load"], entry["cpu_ms_per_request"], entry["acknowledged"],
-                     entry["found_on_topic"], entry["duplicates"]])
+        rows.append(
+            [
+                VARIANTS[name][0],
+                entry["events_per_s"],
+                ratio,
+                *(per_level.get(level, "") for level in levels),
+                entry["p99_ms_at_half_load"],
+                entry["cpu_ms_per_request"],
+                entry["acknowledged"],
+                entry["found_on_topic"],
+                entry["duplicates"],
+            ]
+        )
     return markdown_table(header, rows)
 
 

@@ -3,16 +3,18 @@
 import argparse
 import sys
 
+from clickkit.broker.health import is_ready
 from clickkit.broker.local import KAFKA_VERSION, LocalKafka, for_settings
 from clickkit.config import load_settings
 from clickkit.errors import KitError
-from clickkit.broker.health import is_ready
 from clickkit.ports import port_is_open
 
 # Where a broker the kit does not run comes from, and how to start it: said whenever it does not answer.
-REMOTE_ADVICE = ("In the devcontainer this is the compose service 'kafka': on your machine run 'docker compose ps' "
-                 "('kafka' must be healthy) and 'docker compose up -d kafka'. Elsewhere check the address, or unset "
-                 "KAFKA_BOOTSTRAP_SERVERS to use the kit's own broker (make kafka-up).")
+REMOTE_ADVICE = (
+    "In the devcontainer this is the compose service 'kafka': on your machine run 'docker compose ps' "
+    "('kafka' must be healthy) and 'docker compose up -d kafka'. Elsewhere check the address, or unset "
+    "KAFKA_BOOTSTRAP_SERVERS to use the kit's own broker (make kafka-up)."
+)
 
 
 def configured(settings) -> str:
@@ -29,14 +31,21 @@ def ensure_kafka(settings, starting=None):
         print(f"Kafka answers at {configured(settings)}.")
         return None
     if not settings.kafka_is_local:
-        raise KitError(f"No Kafka broker answers at KAFKA_BOOTSTRAP_SERVERS={settings.bootstrap_servers}, and "
-                       f"the kit starts none there (it is not this machine). {REMOTE_ADVICE}")
+        raise KitError(
+            f"No Kafka broker answers at KAFKA_BOOTSTRAP_SERVERS={settings.bootstrap_servers}, and "
+            f"the kit starts none there (it is not this machine). {REMOTE_ADVICE}"
+        )
     kafka = for_settings(settings=settings)
     if kafka.running():
-        raise KitError(f"The kit's broker runs but does not answer at {kafka.bootstrap_servers}: see "
-                       f"{kafka.nodes[0].log_file}, or restart it with make kafka-down, then make kafka-up.")
-    print(f"No Kafka broker answers at {settings.bootstrap_servers}: starting the kit's own "
-          "(the very first time, Maven downloads Kafka first)...", flush=True)
+        raise KitError(
+            f"The kit's broker runs but does not answer at {kafka.bootstrap_servers}: see "
+            f"{kafka.nodes[0].log_file}, or restart it with make kafka-down, then make kafka-up."
+        )
+    print(
+        f"No Kafka broker answers at {settings.bootstrap_servers}: starting the kit's own "
+        "(the very first time, Maven downloads Kafka first)...",
+        flush=True,
+    )
     if starting is not None:
         starting(kafka)
     kafka.start()
@@ -48,8 +57,10 @@ def remote_action(action: str, settings) -> int:
     """Act on a configured broker that is not on this machine: use it, report it, never start a second one."""
     if action == "up":
         if not is_ready(settings.bootstrap_servers):
-            raise KitError(f"No Kafka broker answers at {configured(settings)}. The kit starts a broker only at a "
-                           f"localhost address, so it starts none here. {REMOTE_ADVICE}")
+            raise KitError(
+                f"No Kafka broker answers at {configured(settings)}. The kit starts a broker only at a "
+                f"localhost address, so it starts none here. {REMOTE_ADVICE}"
+            )
         print(f"Kafka answers at {configured(settings)}: the kit uses it and starts no broker of its own.")
     elif action == "status":
         if not is_ready(settings.bootstrap_servers):
@@ -57,8 +68,10 @@ def remote_action(action: str, settings) -> int:
             return 3
         print(f"Kafka at {configured(settings)}, not started by the kit, answers: a message was produced and consumed.")
     else:
-        print(f"Kafka at {configured(settings)} was not started by the kit, so it keeps running. To stop it, "
-              "stop it where it runs (devcontainer: 'docker compose stop kafka' on your machine).")
+        print(
+            f"Kafka at {configured(settings)} was not started by the kit, so it keeps running. To stop it, "
+            "stop it where it runs (devcontainer: 'docker compose stop kafka' on your machine)."
+        )
     return 0
 
 
@@ -67,8 +80,10 @@ def local_action(action: str, kafka: LocalKafka, settings) -> int:
     foreign = not kafka.running() and port_is_open(kafka.nodes[0].port) and is_ready(kafka.bootstrap_servers)
     if action == "up":
         if foreign:
-            print(f"A Kafka broker the kit did not start (docker compose?) already answers at {configured(settings)}; "
-                  "the kit will use it. Stop it first to run the kit's own.")
+            print(
+                f"A Kafka broker the kit did not start (docker compose?) already answers at {configured(settings)}; "
+                "the kit will use it. Stop it first to run the kit's own."
+            )
             return 0
         verb = "started" if kafka.start() else "is already running"
         print(f"Kafka {KAFKA_VERSION} broker {verb} at {kafka.bootstrap_servers} (data: {kafka.home}).")
@@ -76,15 +91,22 @@ def local_action(action: str, kafka: LocalKafka, settings) -> int:
             print(f"Point the kit at it with: export KAFKA_BOOTSTRAP_SERVERS={kafka.bootstrap_servers}")
     elif action == "down":
         stopped = kafka.stop()
-        print(f"Stopped the local Kafka broker at {kafka.bootstrap_servers}." if stopped
-              else "No local Kafka broker was running.")
+        print(
+            f"Stopped the local Kafka broker at {kafka.bootstrap_servers}."
+            if stopped
+            else "No local Kafka broker was running."
+        )
         if not stopped and foreign:
-            print(f"A broker the kit did not start still answers at {configured(settings)}: stop it where it was "
-                  "started (for docker compose: docker compose stop kafka).")
+            print(
+                f"A broker the kit did not start still answers at {configured(settings)}: stop it where it was "
+                "started (for docker compose: docker compose stop kafka)."
+            )
     else:
         if foreign:
-            print(f"Kafka at {configured(settings)} answers (a message was produced and consumed), but the kit did "
-                  "not start it (docker compose?); the kit uses it.")
+            print(
+                f"Kafka at {configured(settings)} answers (a message was produced and consumed), but the kit did "
+                "not start it (docker compose?); the kit uses it."
+            )
             return 0
         return report(kafka, f"Kafka at {configured(settings)}", "make kafka-up")
     return 0
@@ -100,8 +122,11 @@ def report(kafka: LocalKafka, name: str, start: str) -> int:
         print(f"{name}: no broker runs. Start it with '{start}'.")
         return 3
     healthy = is_ready(kafka.bootstrap_servers)
-    print(f"{name} answers: a message was produced and consumed." if healthy
-          else f"{name} does not answer yet: see the log above.")
+    print(
+        f"{name} answers: a message was produced and consumed."
+        if healthy
+        else f"{name} does not answer yet: see the log above."
+    )
     return 0 if healthy else 1
 
 

@@ -25,8 +25,9 @@ class LagWatch:
         try:
             numbers = [p["partition_index"] for p in self._client.describe_topics([topic])[0]["partitions"]]
             if not numbers:
-                raise UnknownTopic(f"The topic {topic} does not exist on {bootstrap_servers}: create it, or "
-                                          "check the topic's name.")
+                raise UnknownTopic(
+                    f"The topic {topic} does not exist on {bootstrap_servers}: create it, or check the topic's name."
+                )
             self.partitions = [TopicPartition(topic, number) for number in sorted(numbers)]
         except BaseException:
             self.close()
@@ -53,8 +54,11 @@ class LagWatch:
                 if not error.retriable or time.monotonic() > deadline:
                     raise
                 time.sleep(0.1)
-        return {tp.partition: meta.offset for tp, meta in found.items()
-                if tp.topic == self.topic and meta is not None and meta.offset >= 0}
+        return {
+            tp.partition: meta.offset
+            for tp, meta in found.items()
+            if tp.topic == self.topic and meta is not None and meta.offset >= 0
+        }
 
     def lag(self) -> int:
         """Return how many records the group has still to read: end minus committed, summed over partitions.
@@ -63,8 +67,9 @@ class LagWatch:
         """
         end, committed = self.end(), self.committed()
         first = self.offsets(OffsetSpec.EARLIEST) if len(committed) < len(end) else {}
-        return sum(max(0, offset - committed.get(partition, first.get(partition, 0)))
-                   for partition, offset in end.items())
+        return sum(
+            max(0, offset - committed.get(partition, first.get(partition, 0))) for partition, offset in end.items()
+        )
 
     def close(self) -> None:
         """Close the admin client; calling it again does nothing."""

@@ -8,11 +8,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from clickkit.broker.health import wait_for_brokers, wait_until_ready
 from clickkit.config import load_settings
 from clickkit.contract import KAFKA_VERSION
-from clickkit.ports import free_node_ports, port_is_open
-from clickkit.broker.health import wait_for_brokers, wait_until_ready
 from clickkit.errors import BrokerNotReady, KitError
+from clickkit.ports import free_node_ports, port_is_open
 
 # Kafka's POM leaves out the log4j2 runtime and the slf4j 1.x binding; without them the broker is silent.
 LOG4J_VERSION = "2.24.3"
@@ -55,7 +55,6 @@ logger.state.level = WARN
 """
 
 
-
 def require(tool: str, hint: str) -> str:
     """Return the path of a command, or raise with what to install."""
     path = shutil.which(tool)
@@ -73,12 +72,22 @@ def kafka_libs(cache: Path) -> Path:
     libs.parent.mkdir(parents=True, exist_ok=True)
     (libs.parent / "pom.xml").write_text(POM.format(kafka=KAFKA_VERSION, log4j=LOG4J_VERSION))
     print(f"Fetching Apache Kafka {KAFKA_VERSION} from Maven Central (once, into {libs})...", flush=True)
-    command = [mvn, "-q", "-B", "-f", str(libs.parent / "pom.xml"), "dependency:copy-dependencies",
-               f"-DoutputDirectory={libs}", "-DincludeScope=runtime"]
+    command = [
+        mvn,
+        "-q",
+        "-B",
+        "-f",
+        str(libs.parent / "pom.xml"),
+        "dependency:copy-dependencies",
+        f"-DoutputDirectory={libs}",
+        "-DincludeScope=runtime",
+    ]
     result = subprocess.run(command, capture_output=True, text=True, timeout=1200)
     if result.returncode != 0:
-        raise KitError("Maven could not fetch Kafka. Check that Maven Central is reachable (proxy settings "
-                       f"in ~/.m2/settings.xml).\n{result.stdout[-2000:]}{result.stderr[-2000:]}")
+        raise KitError(
+            "Maven could not fetch Kafka. Check that Maven Central is reachable (proxy settings "
+            f"in ~/.m2/settings.xml).\n{result.stdout[-2000:]}{result.stderr[-2000:]}"
+        )
     (libs / ".complete").touch()
     return libs
 
@@ -107,19 +116,21 @@ class Node:
         """Return this node's server.properties."""
         settings = dict(BROKER_SETTINGS)
         settings.update(quorum)
-        settings.update({
-            "node.id": self.node_id,
-            "listeners": f"PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}",
-            "advertised.listeners": f"PLAINTEXT://{host}:{self.port}",
-            "log.dirs": self.home / "data",
-            "offsets.topic.replication.factor": replication,
-            "transaction.state.log.replication.factor": replication,
-            "transaction.state.log.min.isr": min(2, replication),
-            "share.coordinator.state.topic.replication.factor": replication,
-            "share.coordinator.state.topic.min.isr": min(2, replication),
-            "default.replication.factor": replication,
-            "min.insync.replicas": min(2, replication),
-        })
+        settings.update(
+            {
+                "node.id": self.node_id,
+                "listeners": f"PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}",
+                "advertised.listeners": f"PLAINTEXT://{host}:{self.port}",
+                "log.dirs": self.home / "data",
+                "offsets.topic.replication.factor": replication,
+                "transaction.state.log.replication.factor": replication,
+                "transaction.state.log.min.isr": min(2, replication),
+                "share.coordinator.state.topic.replication.factor": replication,
+                "share.coordinator.state.topic.min.isr": min(2, replication),
+                "default.replication.factor": replication,
+                "min.insync.replicas": min(2, replication),
+            }
+        )
         return "".join(f"{key}={value}\n" for key, value in settings.items())
 
     def pid(self):
@@ -163,26 +174,40 @@ class LocalKafka:
             if len(self.running()) == len(self.nodes):
                 return False
             raise KitError(f"Only part of the cluster in {self.home} is running. Run its 'down' first.")
-        java = require("java", "Install a Java runtime, 17 or newer (Debian/Ubuntu: apt-get install "
-                               "openjdk-17-jre-headless; macOS: brew install openjdk@17).")
+        java = require(
+            "java",
+            "Install a Java runtime, 17 or newer (Debian/Ubuntu: apt-get install "
+            "openjdk-17-jre-headless; macOS: brew install openjdk@17).",
+        )
         for node in self.nodes:
             for port in (node.port, node.controller_port):
                 if port_is_open(port):
-                    raise KitError(f"Port {port} is already in use by another program. Stop it, or choose "
-                                   "another port with KAFKA_BOOTSTRAP_SERVERS=localhost:<port>.")
+                    raise KitError(
+                        f"Port {port} is already in use by another program. Stop it, or choose "
+                        "another port with KAFKA_BOOTSTRAP_SERVERS=localhost:<port>."
+                    )
         libs = kafka_libs(self.cache)
         classpath = f"{libs}{os.sep}*"
         self._format(java, classpath)
         heap = "-Xmx512m" if len(self.nodes) == 1 else "-Xmx384m"
         processes = []
         for node in self.nodes:
-            command = [java, heap, "-Xms128m", "-Djava.awt.headless=true",
-                       f"-Dlog4j2.configurationFile={self.home / 'log4j2.properties'}",
-                       "-cp", classpath, "kafka.Kafka", str(node.home / "server.properties")]
+            command = [
+                java,
+                heap,
+                "-Xms128m",
+                "-Djava.awt.headless=true",
+                f"-Dlog4j2.configurationFile={self.home / 'log4j2.properties'}",
+                "-cp",
+                classpath,
+                "kafka.Kafka",
+                str(node.home / "server.properties"),
+            ]
             with open(node.log_file, "w") as log:
                 # A new session keeps the broker alive after `make kafka-up` returns.
-                process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
-                                           stdin=subprocess.DEVNULL, start_new_session=True)
+                process = subprocess.Popen(
+                    command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
+                )
             node.pid_file.write_text(str(process.pid))
             processes.append(process)
 
@@ -207,8 +232,11 @@ class LocalKafka:
         cluster_id_file = self.home / "cluster.id"
         tool = [java, "-cp", classpath, "kafka.tools.StorageTool"]
         if not cluster_id_file.exists():
-            cluster_id = subprocess.run(tool + ["random-uuid"], capture_output=True, text=True,
-                                        check=True, timeout=60).stdout.strip().splitlines()[-1]
+            cluster_id = (
+                subprocess.run(tool + ["random-uuid"], capture_output=True, text=True, check=True, timeout=60)
+                .stdout.strip()
+                .splitlines()[-1]
+            )
             cluster_id_file.write_text(cluster_id)
         cluster_id = cluster_id_file.read_text().strip()
         for node in self.nodes:
@@ -218,8 +246,12 @@ class LocalKafka:
             if (node.home / "data" / "meta.properties").exists():
                 continue
             standalone = ["--standalone"] if len(self.nodes) == 1 else []
-            result = subprocess.run(tool + ["format", *standalone, "-t", cluster_id, "-c", str(config)],
-                                    capture_output=True, text=True, timeout=120)
+            result = subprocess.run(
+                tool + ["format", *standalone, "-t", cluster_id, "-c", str(config)],
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
             if result.returncode != 0:
                 raise KitError(f"Formatting Kafka's storage in {node.home} failed:\n{result.stdout}{result.stderr}")
 
@@ -246,8 +278,9 @@ class LocalKafka:
             time.sleep(0.05)
 
 
-def start_on_free_ports(home: Path, nodes: int, cache: Path, timeout_s: float = 180.0,
-                        attempts: int = 3, host: str = "localhost") -> LocalKafka:
+def start_on_free_ports(
+    home: Path, nodes: int, cache: Path, timeout_s: float = 180.0, attempts: int = 3, host: str = "localhost"
+) -> LocalKafka:
     """Start a broker (or a cluster) on free ports, in a fresh folder under home each try; KitError after the last."""
     # Another program may take a free port before the broker binds it: each try draws fresh ports.
     for attempt in range(1, attempts + 1):
@@ -275,4 +308,3 @@ def for_settings(cluster: bool = False, settings=None) -> LocalKafka:
     if cluster:
         return LocalKafka(settings.kafka_home / "cluster", CLUSTER_PORTS, settings.kafka_cache)
     return LocalKafka(settings.kafka_home / "single", [settings.local_kafka_port], settings.kafka_cache)
-

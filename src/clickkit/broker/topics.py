@@ -37,15 +37,18 @@ def producer(bootstrap_servers: str, timeout_s: float | None = None, **settings)
     return KafkaProducer(**{"acks": "all", "max_block_ms": bounded["request_timeout_ms"], **bounded, **settings})
 
 
-def consumer_at(bootstrap_servers: str, topic: str, offsets="beginning", timeout_s: float | None = None,
-                **settings) -> KafkaConsumer:
-    """Return a consumer in no group, assigned every partition of the topic, at "beginning", "end" or {partition: offset}."""
+def consumer_at(
+    bootstrap_servers: str, topic: str, offsets="beginning", timeout_s: float | None = None, **settings
+) -> KafkaConsumer:
+    """Return a consumer in no group on every partition of the topic, at "beginning", "end" or {partition: offset}."""
     consumer = KafkaConsumer(enable_auto_commit=False, **_bounded(bootstrap_servers, timeout_s), **settings)
     try:
         partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or [])]
         if not partitions:
-            raise UnknownTopic(f"The topic {topic} does not exist on {bootstrap_servers}: create it, or check the "
-                               "topic's name (CLICKS_TOPIC).")
+            raise UnknownTopic(
+                f"The topic {topic} does not exist on {bootstrap_servers}: create it, or check the "
+                "topic's name (CLICKS_TOPIC)."
+            )
         consumer.assign(partitions)
         if offsets == "beginning":
             consumer.seek_to_beginning(*partitions)
@@ -62,11 +65,18 @@ def consumer_at(bootstrap_servers: str, topic: str, offsets="beginning", timeout
         raise
 
 
-def group_consumer(bootstrap_servers: str, topic: str, group: str, timeout_s: float | None = None,
-                   **settings) -> KafkaConsumer:
-    """Return a member of the group on the topic, from the group's committed offset (or the first record); it commits when told."""
-    return KafkaConsumer(topic, group_id=group, auto_offset_reset="earliest", enable_auto_commit=False,
-                         **_bounded(bootstrap_servers, timeout_s), **settings)
+def group_consumer(
+    bootstrap_servers: str, topic: str, group: str, timeout_s: float | None = None, **settings
+) -> KafkaConsumer:
+    """Return a member of the group on the topic, from its committed offset (or the first record): commits when told."""
+    return KafkaConsumer(
+        topic,
+        group_id=group,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        **_bounded(bootstrap_servers, timeout_s),
+        **settings,
+    )
 
 
 def _read_to_end(consumer: KafkaConsumer, timeout_s: float) -> tuple:
@@ -88,10 +98,12 @@ def records_since(bootstrap_servers: str, topic: str, since: dict, timeout_s: fl
 
 
 def read_to_end_since(bootstrap_servers: str, topic: str, since: dict, timeout_s: float = 15.0) -> tuple:
-    """Return the records written after `since`, whether all were read in time, and where each partition's log starts."""
+    """Return the records written after `since`, whether all were read in time, and where each partition starts."""
     consumer = consumer_at(bootstrap_servers, topic, since)
     try:
-        starts = {tp.partition: offset for tp, offset in consumer.beginning_offsets(list(consumer.assignment())).items()}
+        starts = {
+            tp.partition: offset for tp, offset in consumer.beginning_offsets(list(consumer.assignment())).items()
+        }
         return (*_read_to_end(consumer, timeout_s), starts)
     finally:
         consumer.close()
@@ -124,12 +136,20 @@ def end_offsets(bootstrap_servers: str, topic: str) -> dict:
         consumer.close()
 
 
-def create_topic(bootstrap_servers: str, name: str, partitions: int = 1, replicas: int = 1,
-                 configs: dict | None = None, timeout_s: float | None = None) -> str:
+def create_topic(
+    bootstrap_servers: str,
+    name: str,
+    partitions: int = 1,
+    replicas: int = 1,
+    configs: dict | None = None,
+    timeout_s: float | None = None,
+) -> str:
     """Create a topic (it must not exist yet) and return its name."""
     with admin(bootstrap_servers, timeout_s) as client:
-        client.create_topics([NewTopic(name, partitions, replicas, topic_configs=configs or {})],
-                             timeout_ms=_bounded(bootstrap_servers, timeout_s)["request_timeout_ms"])
+        client.create_topics(
+            [NewTopic(name, partitions, replicas, topic_configs=configs or {})],
+            timeout_ms=_bounded(bootstrap_servers, timeout_s)["request_timeout_ms"],
+        )
     return name
 
 

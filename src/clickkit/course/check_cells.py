@@ -5,7 +5,7 @@ import re
 import nbformat
 
 CHECK_TAG = "check"
-TITLE = re.compile(r"""with check\(\s*(?:f?)(["'])(.+?)\1""")
+TITLE = re.compile(r"""\bcheck\(\s*(?:f?)(["'])(.+?)\1""")  # `with check("...")`, parenthesised or not
 
 
 def is_check(cell) -> bool:
@@ -33,8 +33,17 @@ def restore_checks(notebook, reference) -> list:
             continue
         theirs = by_id.get(wanted.get("id")) if wanted.get("id") else None
         if theirs is None or id(theirs) in used or theirs.cell_type != "code":
-            theirs = next((cell for cell in notebook.cells if id(cell) not in used and cell.cell_type == "code"
-                           and titles(cell) and titles(cell) == titles(wanted)), None)
+            theirs = next(
+                (
+                    cell
+                    for cell in notebook.cells
+                    if id(cell) not in used
+                    and cell.cell_type == "code"
+                    and titles(cell)
+                    and titles(cell) == titles(wanted)
+                ),
+                None,
+            )
         if theirs is None:
             theirs = nbformat.v4.new_code_cell(wanted.source)
             notebook.cells.insert(insertion_index(notebook, reference, position, used), theirs)
@@ -64,5 +73,8 @@ def insertion_index(notebook, reference, position: int, used: set) -> int:
 def describe(cell) -> str:
     """Name a check cell by its titles, or by its first line."""
     named = titles(cell)
-    return " / ".join(f'"{title}"' for title in named) if named else repr(cell.source.splitlines()[0][:60] if
-                                                                          cell.source else "")
+    return (
+        " / ".join(f'"{title}"' for title in named)
+        if named
+        else repr(cell.source.splitlines()[0][:60] if cell.source else "")
+    )

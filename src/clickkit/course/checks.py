@@ -5,8 +5,10 @@ import threading
 
 from clickkit.errors import BrokerNotReady
 
-STUB_HINT = ("Replace its '# YOUR CODE HERE' and 'raise NotImplementedError' lines with your code, "
-             "run that cell, then this check again.")
+STUB_HINT = (
+    "Replace its '# YOUR CODE HERE' and 'raise NotImplementedError' lines with your code, "
+    "run that cell, then this check again."
+)
 STUB_MARK = "is not written yet"  # in every stub's message: exercises.CODE_STUB
 RED, BOLD, RESET = "\x1b[0;31m", "\x1b[1m", "\x1b[0m"
 
@@ -34,12 +36,16 @@ def check(requirement: str):
     except NotImplementedError as error:
         raise failed(requirement, f"{error}\n{STUB_HINT}") from None
     except NameError as error:
-        raise failed(requirement, f"{error}: run the cells above this one first (Run → Run All Above), "
-                                  "then this check again.") from None
+        raise failed(
+            requirement, f"{error}: run the cells above this one first (Run → Run All Above), then this check again."
+        ) from None
     except Exception as error:  # the student's code crashed outside call(): say what, without a traceback
-        raise failed(requirement, f"Your code raised {type(error).__name__}: {error}\n"
-                                  "Call it in a cell of your own to see the full traceback, fix it, "
-                                  "then run this check again.") from None
+        raise failed(
+            requirement,
+            f"Your code raised {type(error).__name__}: {error}\n"
+            "Call it in a cell of your own to see the full traceback, fix it, "
+            "then run this check again.",
+        ) from None
     print(f"✓ {requirement}")
 
 
@@ -61,14 +67,18 @@ def call(what: str, function, *args, seconds: float = 15.0, on_timeout: str = ""
     worker.start()
     worker.join(seconds)
     if worker.is_alive():
-        raise AssertionError(f"{what} had not finished after {seconds:g} s, so the check stopped waiting. "
-                               f"{on_timeout or 'Look for a loop that never ends or a wait without a timeout.'}")
+        raise AssertionError(
+            f"{what} had not finished after {seconds:g} s, so the check stopped waiting. "
+            f"{on_timeout or 'Look for a loop that never ends or a wait without a timeout.'}"
+        )
     error = outcome.get("error")
     if isinstance(error, (NotImplementedError, NameError)):
         raise error
     if error is not None:
-        raise AssertionError(f"{what} raised {type(error).__name__}: {error}.{hint_for(error) or hint}\n"
-                               "To see where, run that call in a cell of your own, fix it, then this check again.")
+        raise AssertionError(
+            f"{what} raised {type(error).__name__}: {error}.{hint_for(error) or hint}\n"
+            "To see where, run that call in a cell of your own, fix it, then this check again."
+        )
     return outcome["value"]
 
 
@@ -76,8 +86,10 @@ def hint_for(error: BaseException) -> str:
     """Return a hint for a mistake that beginners often make, or ''."""
     text = str(error)
     if "FutureRecordMetadata" in text:
-        return (" send() does not wait for Kafka: it returns a future, and the future's .get(timeout=...) waits "
-                "and returns the record's metadata (part 3 shows it).")
+        return (
+            " send() does not wait for Kafka: it returns a future, and the future's .get(timeout=...) waits "
+            "and returns the record's metadata (part 3 shows it)."
+        )
     if isinstance(error, AttributeError) and ("'list' object" in text or "'str' object" in text):
         return " The body was JSON, but not an object: check its type with isinstance() before reading keys."
     return ""
@@ -99,7 +111,7 @@ def view_note(raised: list) -> str:
     if not raised:
         return ""
     error = raised[-1]
-    return (f" Your view raised {type(error).__name__}: {str(error)[:160]}, so Flask answered 500.{hint_for(error)}")
+    return f" Your view raised {type(error).__name__}: {str(error)[:160]}, so Flask answered 500.{hint_for(error)}"
 
 
 def show_stubs_plainly() -> None:
@@ -111,8 +123,10 @@ def show_stubs_plainly() -> None:
 
     def handler(shell, etype, value, tb, tb_offset=None):
         if STUB_MARK in str(value):
-            stb = [f"{RED}{BOLD}NotImplementedError: {value}{RESET}",
-                   "This cell uses a task that is still a stub: write it, run its cell, then this cell again."]
+            stb = [
+                f"{RED}{BOLD}NotImplementedError: {value}{RESET}",
+                "This cell uses a task that is still a stub: write it, run its cell, then this cell again.",
+            ]
         else:  # not a stub: the whole traceback helps
             stb = shell.InteractiveTB.structured_traceback(etype, value, tb, tb_offset=tb_offset)
         shell._showtraceback(etype, value, stb)  # an error output, as for any error: nbval and "Run All" see it
@@ -130,10 +144,13 @@ def require_kafka(settings, timeout_s: float = 15.0) -> None:
     if settings.kafka_is_local:
         advice = "Start it in a terminal with 'make kafka-up' (make lab does it for you), then run this cell again."
     else:
-        advice = ("This is the Docker Compose broker: on your machine, check that the 'kafka' service is healthy "
-                  "with 'docker compose ps' and start it with 'docker compose up -d kafka'.")
-    raise plain(BrokerNotReady(f"No Kafka broker answers at {settings.bootstrap_servers} (KAFKA_BOOTSTRAP_SERVERS).\n"
-                             f"{advice}"))
+        advice = (
+            "This is the Docker Compose broker: on your machine, check that the 'kafka' service is healthy "
+            "with 'docker compose ps' and start it with 'docker compose up -d kafka'."
+        )
+    raise plain(
+        BrokerNotReady(f"No Kafka broker answers at {settings.bootstrap_servers} (KAFKA_BOOTSTRAP_SERVERS).\n{advice}")
+    )
 
 
 show_stubs_plainly()

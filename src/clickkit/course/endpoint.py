@@ -25,8 +25,11 @@ class Endpoint:
 def endpoint_source(notebook: Path) -> str:
     """Return the code of the notebook's cells tagged `endpoint`, in order."""
     cells = json.loads(Path(notebook).read_text(encoding="utf-8"))["cells"]
-    chunks = ["".join(cell["source"]) for cell in cells
-              if cell["cell_type"] == "code" and ENDPOINT_TAG in cell.get("metadata", {}).get("tags", [])]
+    chunks = [
+        "".join(cell["source"])
+        for cell in cells
+        if cell["cell_type"] == "code" and ENDPOINT_TAG in cell.get("metadata", {}).get("tags", [])
+    ]
     if not chunks:
         raise EndpointError(f"{notebook} has no code cell tagged '{ENDPOINT_TAG}': is it the 01 notebook?")
     return "\n\n".join(chunks)
@@ -44,7 +47,9 @@ def load_endpoint(notebook) -> Endpoint:
             exec(compile(endpoint_source(path), str(path), "exec"), namespace)
         missing = [name for name in ("create_app", "close_producer") if not callable(namespace.get(name))]
         if missing:
-            raise EndpointError(f"{path.name} defines no {' or '.join(missing)}: keep the given cells of its "
-                                "`endpoint` cells, and run them once to check.")
+            raise EndpointError(
+                f"{path.name} defines no {' or '.join(missing)}: keep the given cells of its "
+                "`endpoint` cells, and run them once to check."
+            )
         _loaded[key] = Endpoint(namespace["create_app"], namespace["close_producer"], path)
     return _loaded[key]

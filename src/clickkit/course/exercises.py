@@ -16,12 +16,14 @@ from clickkit.errors import KitError, MarkerError
 SOLUTIONS_DIR = REPO_ROOT / "solutions"
 EXERCISES_DIR = REPO_ROOT / "notebooks"
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
-CODE_STUB = ["# YOUR CODE HERE", 'raise NotImplementedError("{task} is not written yet: write it, then run its cell again.")']
+CODE_STUB = [
+    "# YOUR CODE HERE",
+    'raise NotImplementedError("{task} is not written yet: write it, then run its cell again.")',
+]
 MARKDOWN_STUB = ["_Your answer here._"]
 CHECK_TAG = "check"
 # nbval and JupyterLab's "Run All" both carry on past an error in a cell with this tag.
 EXPECTED_ERROR_TAG = "raises-exception"
-
 
 
 def enclosing_function(lines: list[str], indent: str) -> str:
@@ -40,16 +42,20 @@ def strip_solution(source: str, stub: list[str], where: str) -> str:
         marker = line.strip()
         if marker == BEGIN:
             if inside:
-                raise MarkerError(f"{where}, line {number}: '{BEGIN}' inside another solution region. "
-                                  f"Close the first region with '{END}' before opening a new one.")
+                raise MarkerError(
+                    f"{where}, line {number}: '{BEGIN}' inside another solution region. "
+                    f"Close the first region with '{END}' before opening a new one."
+                )
             inside = True
             indent = line[: len(line) - len(line.lstrip())]
             task = enclosing_function(kept, indent)
             kept.extend(indent + stub_line.replace("{task}", task) for stub_line in stub)
         elif marker == END:
             if not inside:
-                raise MarkerError(f"{where}, line {number}: '{END}' without a '{BEGIN}' above it. "
-                                  "Add the missing BEGIN line or remove this one.")
+                raise MarkerError(
+                    f"{where}, line {number}: '{END}' without a '{BEGIN}' above it. "
+                    "Add the missing BEGIN line or remove this one."
+                )
             inside = False
         elif not inside:
             kept.append(line)
@@ -75,14 +81,17 @@ def has_top_level_stub(source: str) -> bool:
 
 def make_exercise(solution: nbformat.NotebookNode, name: str) -> nbformat.NotebookNode:
     """Return the student version of a solution notebook: stubs, no outputs, the solution's cell ids."""
-    exercise = nbformat.v4.new_notebook(metadata={"kernelspec": solution.metadata.get("kernelspec", {}),
-                                                  "language_info": {"name": "python"}})
+    exercise = nbformat.v4.new_notebook(
+        metadata={"kernelspec": solution.metadata.get("kernelspec", {}), "language_info": {"name": "python"}}
+    )
     exercise.nbformat_minor = 5  # cell ids: make check and the grader find a student's check cells by them
     for index, cell in enumerate(solution.cells):
         where = f"{name}, cell {index + 1}"
         if not cell.get("id"):
-            raise MarkerError(f"{where} has no cell id: open the solution in JupyterLab and save it "
-                              "(nbformat 4.5 gives every cell one), then run 'make exercises' again.")
+            raise MarkerError(
+                f"{where} has no cell id: open the solution in JupyterLab and save it "
+                "(nbformat 4.5 gives every cell one), then run 'make exercises' again."
+            )
         tags = list(cell.metadata.get("tags", []))
         if cell.cell_type == "code":
             stub_runs = has_top_level_stub(cell.source)
@@ -141,9 +150,11 @@ def main(argv=None) -> int:
         if args.check:
             stale = stale_exercises() + markers.stale_docs()
             for path in stale:
-                print(f"{path.relative_to(REPO_ROOT)} is out of date with its solution or the contract: "
-                      "run 'make exercises' "
-                      "and commit the result.")
+                print(
+                    f"{path.relative_to(REPO_ROOT)} is out of date with its solution or the contract: "
+                    "run 'make exercises' "
+                    "and commit the result."
+                )
             return 1 if stale else 0
         for path in write_exercises() + markers.write_docs():
             print(f"wrote {path.relative_to(REPO_ROOT)}")

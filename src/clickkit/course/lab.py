@@ -23,8 +23,10 @@ def quiet_jupyterlab() -> Path | None:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(LAB_OVERRIDES, indent=2) + "\n")
     except OSError as error:  # a JupyterLab installed for all users: not ours to change, and no reason to stop
-        print(f"note: could not write {path} ({error.strerror}); if JupyterLab asks about Jupyter news, "
-              "answer in the pop-up or under Settings > Notifications.")
+        print(
+            f"note: could not write {path} ({error.strerror}); if JupyterLab asks about Jupyter news, "
+            "answer in the pop-up or under Settings > Notifications."
+        )
         return None
     return path
 
@@ -40,10 +42,17 @@ def main() -> int:
     os.environ["KAFKA_BOOTSTRAP_SERVERS"] = settings.bootstrap_servers
     quiet_jupyterlab()
     print("Starting JupyterLab: open the http://127.0.0.1:... URL printed below (Ctrl+C to stop).", flush=True)
-    command = [sys.executable, "-m", "jupyter", "lab", "--no-browser",
-               f"--ServerApp.root_dir={REPO_ROOT}", f"--ServerApp.ip={settings.jupyter_ip}",
-               f"--ServerApp.port={settings.jupyter_port}",
-               "--LabApp.default_url=/lab/tree/notebooks/00-intro.ipynb"]
+    command = [
+        sys.executable,
+        "-m",
+        "jupyter",
+        "lab",
+        "--no-browser",
+        f"--ServerApp.root_dir={REPO_ROOT}",
+        f"--ServerApp.ip={settings.jupyter_ip}",
+        f"--ServerApp.port={settings.jupyter_port}",
+        "--LabApp.default_url=/lab/tree/notebooks/00-intro.ipynb",
+    ]
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         command.append("--allow-root")  # containers and CI machines often run as root
     os.execv(sys.executable, command)

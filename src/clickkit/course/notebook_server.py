@@ -54,9 +54,9 @@ class Served:
 
     requests: int = 0
     seconds: float = 0.0
-    most_lines: int = 0        # the most lines the cell showed at once, clear_output() taken into account
+    most_lines: int = 0  # the most lines the cell showed at once, clear_output() taken into account
     client_result: object = None
-    log_error: str = ""        # what on_request raised, if it did
+    log_error: str = ""  # what on_request raised, if it did
 
 
 def serve_while(app, port: int, client, on_request=None, seconds: float = 120.0, host: str = "127.0.0.1") -> Served:
@@ -77,6 +77,7 @@ def serve_while(app, port: int, client, on_request=None, seconds: float = 120.0,
                 except Exception as error:  # the student's log must not break the endpoint
                     served.log_error = f"{type(error).__name__}: {error}"
             return start_response(status, headers, exc_info)
+
         return app(environ, start)
 
     with OutputMeter() as meter:
@@ -102,8 +103,10 @@ def serve_while(app, port: int, client, on_request=None, seconds: float = 120.0,
     return served
 
 
-NOTEBOOK_BUSY_HINT = ("Stop the other server (is an earlier one still running? call .stop() on it), or pick another "
-                      "port with INGEST_PORT=5001. On macOS the AirPlay Receiver takes port 5000.")
+NOTEBOOK_BUSY_HINT = (
+    "Stop the other server (is an earlier one still running? call .stop() on it), or pick another "
+    "port with INGEST_PORT=5001. On macOS the AirPlay Receiver takes port 5000."
+)
 
 
 def bind(app, host: str, port: int, busy_hint: str = NOTEBOOK_BUSY_HINT):
@@ -116,8 +119,11 @@ def bind(app, host: str, port: int, busy_hint: str = NOTEBOOK_BUSY_HINT):
         listening.listen(128)
     except OSError as error:
         listening.close()
-        problem = (f"Port {port} is busy." if error.errno == errno.EADDRINUSE
-                   else f"Cannot listen on {host}:{port}: {error.strerror}.")
+        problem = (
+            f"Port {port} is busy."
+            if error.errno == errno.EADDRINUSE
+            else f"Cannot listen on {host}:{port}: {error.strerror}."
+        )
         raise KitError(f"{problem} {busy_hint}") from None
     # Werkzeug 3.1 prints its own message and exits the whole program when it cannot bind: it gets a bound socket.
     server = make_server(host, port, app, threaded=True, fd=listening.fileno())

@@ -1,6 +1,6 @@
 """Run a student's notebook top to bottom with the course's own check cells, and print each check's result.
 
-    python -m clickkit.course.selfcheck notebooks/01-ingest-api.ipynb      (make check NOTEBOOK=...)
+python -m clickkit.course.selfcheck notebooks/01-ingest-api.ipynb      (make check NOTEBOOK=...)
 """
 
 import argparse
@@ -29,6 +29,7 @@ def course_notebooks() -> dict:
     if ORIGINALS_DIR.is_dir():
         return {path.name[:2]: path for path in sorted(ORIGINALS_DIR.glob("*.ipynb"))}
     from clickkit.course.exercises import SOLUTIONS_DIR  # the instructor's kit: checks equal the exercises'
+
     return {path.name[:2]: path for path in sorted(SOLUTIONS_DIR.glob("*.ipynb"))}
 
 
@@ -38,11 +39,14 @@ def reference_for(path: Path):
     source = known.get(path.name[:2])
     if source is None or path.name[2:3] != "-":
         names = ", ".join(path.name for path in known.values()) or "none found"
-        raise KitError(f"{path.name} is not one of the course's notebooks ({names}): keep the number its name "
-                       "starts with, e.g. make check NOTEBOOK=notebooks/01-ingest-api.ipynb.")
+        raise KitError(
+            f"{path.name} is not one of the course's notebooks ({names}): keep the number its name "
+            "starts with, e.g. make check NOTEBOOK=notebooks/01-ingest-api.ipynb."
+        )
     reference = nbformat.read(source, as_version=4)
     if source.parent != ORIGINALS_DIR:
         from clickkit.course.exercises import make_exercise
+
         reference = make_exercise(reference, source.name)
     return reference
 
@@ -87,8 +91,14 @@ def run(path: Path, cell_timeout_s: float = CELL_TIMEOUT_S) -> int:
     os.environ.setdefault("MPLBACKEND", "Agg")
     os.environ["INGEST_PORT"] = str(free_port_pair())  # never the port of a notebook that is serving in the lab
     print(f"Running {path.name} from the top with its checks (each cell at most {cell_timeout_s:g} s)...", flush=True)
-    client = NotebookClient(notebook, timeout=cell_timeout_s, kernel_name="python3", allow_errors=True,
-                            interrupt_on_timeout=True, resources={"metadata": {"path": str(path.parent.resolve())}})
+    client = NotebookClient(
+        notebook,
+        timeout=cell_timeout_s,
+        kernel_name="python3",
+        allow_errors=True,
+        interrupt_on_timeout=True,
+        resources={"metadata": {"path": str(path.parent.resolve())}},
+    )
     try:
         client.execute(stderr=subprocess.DEVNULL)  # the kernel's own start-up warnings; a death is reported below
     except (CellTimeoutError, DeadKernelError) as error:
@@ -96,21 +106,24 @@ def run(path: Path, cell_timeout_s: float = CELL_TIMEOUT_S) -> int:
     lines, failures = report(notebook)
     checks = sum(is_check(cell) for cell in notebook.cells)
     print("\n".join(lines))
-    print(f"\n{checks - failures} of {checks} checks passed in {path.name}." +
-          ("" if failures else " Well done."))
+    print(f"\n{checks - failures} of {checks} checks passed in {path.name}." + ("" if failures else " Well done."))
     return 1 if failures else 0
 
 
 def main(argv=None) -> int:
     """Run one notebook's checks."""
-    parser = argparse.ArgumentParser(prog="make check NOTEBOOK=", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="make check NOTEBOOK=", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("notebook", type=Path, help="a notebook of the course, e.g. notebooks/00-intro.ipynb")
     parser.add_argument("--cell-timeout", type=float, default=CELL_TIMEOUT_S, help="seconds per cell")
     args = parser.parse_args(argv)
     if not args.notebook.is_file():
-        print(f"error: {args.notebook} was not found. Give the path of one of your notebooks, "
-              "e.g. make check NOTEBOOK=notebooks/00-intro.ipynb", file=sys.stderr)
+        print(
+            f"error: {args.notebook} was not found. Give the path of one of your notebooks, "
+            "e.g. make check NOTEBOOK=notebooks/00-intro.ipynb",
+            file=sys.stderr,
+        )
         return 2
     try:
         return run(args.notebook, args.cell_timeout)

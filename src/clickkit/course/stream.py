@@ -37,18 +37,32 @@ class ClickSource:
             self.server.start()
             print(f"The clicks go through your endpoint from 01, at {self.server.url}/clicks.")
         else:
-            print(f"Your endpoint from 01 is not used: {self.why_not}\nThe clicks go straight to Kafka with "
-                  f"{KAFKA_MODE}. Once 01's checks pass, save it and run this cell again.")
+            print(
+                f"Your endpoint from 01 is not used: {self.why_not}\nThe clicks go straight to Kafka with "
+                f"{KAFKA_MODE}. Once 01's checks pass, save it and run this cell again."
+            )
         return self
 
     def send(self, events, concurrency: int = 4):
         """Send the events and return the sender's Summary (accepted, rejected, failed)."""
         events = list(events)
         if self.through_endpoint:
-            return send(iter(events), "http", url=f"{self.server.url}/clicks", concurrency=concurrency,
-                        total=len(events), progress=False)
-        return send(iter(events), "kafka", bootstrap_servers=self.settings.bootstrap_servers, topic=self.topic,
-                    total=len(events), progress=False)
+            return send(
+                iter(events),
+                "http",
+                url=f"{self.server.url}/clicks",
+                concurrency=concurrency,
+                total=len(events),
+                progress=False,
+            )
+        return send(
+            iter(events),
+            "kafka",
+            bootstrap_servers=self.settings.bootstrap_servers,
+            topic=self.topic,
+            total=len(events),
+            progress=False,
+        )
 
     def close(self) -> None:
         """Stop the server and flush the endpoint's producer."""

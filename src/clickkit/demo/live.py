@@ -12,11 +12,10 @@ from clickkit.demo.tally import LiveTotals
 from clickkit.errors import LiveError, UnknownTopic
 
 PAGE_DIR = Path(__file__).parent / "live_page"
-POLL_MS = 200          # how long the consumer waits for records before checking whether to stop
-UPDATES_PER_S = 10     # a page gets at most this many updates a second, however fast events arrive
-HEARTBEAT_S = 1.0      # and at least one a second, so the chart slides even when nothing arrives
-MAX_OPEN_PAGES = 100   # each open page holds one server thread
-
+POLL_MS = 200  # how long the consumer waits for records before checking whether to stop
+UPDATES_PER_S = 10  # a page gets at most this many updates a second, however fast events arrive
+HEARTBEAT_S = 1.0  # and at least one a second, so the chart slides even when nothing arrives
+MAX_OPEN_PAGES = 100  # each open page holds one server thread
 
 
 class LiveFeed:
@@ -46,8 +45,10 @@ class LiveFeed:
                 try:
                     batches = consumer.poll(timeout_ms=POLL_MS)
                 except KafkaError as error:
-                    self.tally.report_kafka(f"{type(error).__name__}: {error}. Check that the broker at "
-                                            f"{self.bootstrap_servers} runs (make kafka-status).")
+                    self.tally.report_kafka(
+                        f"{type(error).__name__}: {error}. Check that the broker at "
+                        f"{self.bootstrap_servers} runs (make kafka-status)."
+                    )
                     self.stopping.wait(1.0)
                     continue
                 self.tally.report_kafka("")
@@ -78,16 +79,20 @@ def create_live_app(feed: LiveFeed, answers=None) -> Flask:
         """Send the totals as server-sent events, on every change and every second, until the page closes."""
         if not open_pages.acquire(blocking=False):
             return jsonify(error=f"{MAX_OPEN_PAGES} live pages are open already: close some and reload."), 503
-        response = Response(updates(feed, answers), mimetype="text/event-stream",
-                            headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+        response = Response(
+            updates(feed, answers),
+            mimetype="text/event-stream",
+            headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+        )
         response.call_on_close(open_pages.release)
         return response
 
     @app.after_request
     def read_only_and_self_contained(response):
         # The page shows whatever is on the topic: never let it run scripts or load anything from elsewhere.
-        response.headers["Content-Security-Policy"] = ("default-src 'none'; script-src 'self'; style-src 'self'; "
-                                                       "connect-src 'self'; img-src 'self'")
+        response.headers["Content-Security-Policy"] = (
+            "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'"
+        )
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["Referrer-Policy"] = "no-referrer"
         return response

@@ -9,17 +9,18 @@ import threading
 from kafka.errors import KafkaError
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
 
-from clickkit.course.notebook_server import bind
-from clickkit.ingest import app as ingest_app
-from clickkit.demo.answers import Answers, counting_answers
 from clickkit.broker.cli import ensure_kafka
-from clickkit.errors import KitError
+from clickkit.broker.topics import ensure_topic
 from clickkit.config import LOCAL_HOSTS, load_settings
-from clickkit.demo.site import create_site
+from clickkit.course.notebook_server import bind
+from clickkit.demo.answers import Answers, counting_answers
+from clickkit.demo.backlog import GROUP as PROCESSING_GROUP
+from clickkit.demo.backlog import LagFeed, Processing
 from clickkit.demo.lan import qr_code, room_addresses, url
 from clickkit.demo.live import LiveFeed, create_live_app
-from clickkit.broker.topics import ensure_topic
-from clickkit.demo.backlog import GROUP as PROCESSING_GROUP, LagFeed, Processing
+from clickkit.demo.site import create_site
+from clickkit.errors import KitError
+from clickkit.ingest import app as ingest_app
 
 ALL_INTERFACES = {"0.0.0.0", "::"}
 
@@ -38,8 +39,9 @@ class Background:
     def start(self, app) -> "Background":
         """Start answering requests with `app`."""
         self.server.app = app
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.2},
-                                       name="demo-server", daemon=True)
+        self.thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.2}, name="demo-server", daemon=True
+        )
         self.thread.start()
         return self
 
@@ -61,8 +63,8 @@ class Demo:
         self.port = self.front.port
         self._stops = []
         self.endpoint_url = ""
-        self.lag_group = ""      # the consumer group whose lag the live page shows, if any
-        self.processing = None   # the demo's own processing group, which the teacher stops and restarts
+        self.lag_group = ""  # the consumer group whose lag the live page shows, if any
+        self.processing = None  # the demo's own processing group, which the teacher stops and restarts
 
     @property
     def local_host(self) -> str:
@@ -82,8 +84,14 @@ class Demo:
         # Registered before the start: Ctrl+C while Kafka starts must stop it too.
         return ensure_kafka(settings, starting=lambda kafka: self._stops.append(kafka.stop)) is not None
 
-    def start(self, bootstrap_servers: str, topic: str, from_beginning: bool = False, lag_group: str = "",
-              process: bool = False) -> "Demo":
+    def start(
+        self,
+        bootstrap_servers: str,
+        topic: str,
+        from_beginning: bool = False,
+        lag_group: str = "",
+        process: bool = False,
+    ) -> "Demo":
         """Start the endpoint, the live page's consumer and the site on the bound port.
 
         With a lag_group the live page shows that group's lag; with process=True the demo runs that group itself.
@@ -125,8 +133,10 @@ def banner(demo: Demo, kafka: str, topic: str, started_kafka: bool) -> str:
         f"  endpoint:  {demo.endpoint_url} (this machine only; the site forwards /clicks to it)",
     ]
     if getattr(demo, "processing", None) is not None:
-        lines += [f"  lag:       the live page shows the lag of the consumer group {demo.lag_group}, which the demo",
-                  "             runs. Press Enter here to stop it (the backlog builds), Enter again to restart it."]
+        lines += [
+            f"  lag:       the live page shows the lag of the consumer group {demo.lag_group}, which the demo",
+            "             runs. Press Enter here to stop it (the backlog builds), Enter again to restart it.",
+        ]
     elif getattr(demo, "lag_group", ""):
         lines.append(f"  lag:       the live page shows the lag of the consumer group {demo.lag_group}")
     lines += [
@@ -137,22 +147,32 @@ def banner(demo: Demo, kafka: str, topic: str, started_kafka: bool) -> str:
         "",
     ]
     if demo.host not in ALL_INTERFACES and demo.host.strip("[]") in LOCAL_HOSTS:
-        lines += ["Only this machine can connect: the demo listens on loopback. To let the phones in the room",
-                  "in, run: make demo ARGS='--host 0.0.0.0'"]
+        lines += [
+            "Only this machine can connect: the demo listens on loopback. To let the phones in the room",
+            "in, run: make demo ARGS='--host 0.0.0.0'",
+        ]
         return "\n".join(lines)
     addresses = room_addresses() if demo.host in ALL_INTERFACES else [demo.host]
-    lines.append(f"You chose --host {demo.host}: every device that can reach this machine on {demo.port}, "
-                 "in this room or not, can open the site, POST /clicks and the live page (nothing else).")
+    lines.append(
+        f"You chose --host {demo.host}: every device that can reach this machine on {demo.port}, "
+        "in this room or not, can open the site, POST /clicks and the live page (nothing else)."
+    )
     if not addresses:
         lines.append("This machine has no network address: connect it to the room's Wi-Fi, then restart the demo.")
         return "\n".join(lines)
-    lines += ["", "Phones on the same Wi-Fi:",
-              f"  the site:       {url(addresses[0], demo.port)}",
-              f"  the live page:  {url(addresses[0], demo.port, '/live/')}"]
+    lines += [
+        "",
+        "Phones on the same Wi-Fi:",
+        f"  the site:       {url(addresses[0], demo.port)}",
+        f"  the live page:  {url(addresses[0], demo.port, '/live/')}",
+    ]
     if len(addresses) > 1:
         lines.append(f"  (other addresses of this machine: {', '.join(addresses[1:])})")
-    lines += ["If a phone cannot connect, the Wi-Fi may keep its devices apart, or a firewall blocks port "
-              f"{demo.port}.", "", qr_code(url(addresses[0], demo.port))]
+    lines += [
+        f"If a phone cannot connect, the Wi-Fi may keep its devices apart, or a firewall blocks port {demo.port}.",
+        "",
+        qr_code(url(addresses[0], demo.port)),
+    ]
     return "\n".join(lines)
 
 
@@ -160,16 +180,29 @@ def main(argv=None) -> int:
     """Start the demo, print where to open it, and stop everything it started on Ctrl+C."""
     settings = load_settings()
     parser = argparse.ArgumentParser(prog="python -m clickkit.demo", description=__doc__)
-    parser.add_argument("--host", default="127.0.0.1",
-                        help="127.0.0.1 (default): this machine only; 0.0.0.0: phones on the same network too")
+    parser.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="127.0.0.1 (default): this machine only; 0.0.0.0: phones on the same network too",
+    )
     parser.add_argument("--port", type=int, default=8000, help="port of the site and the live page (default 8000)")
-    parser.add_argument("--from-beginning", action="store_true",
-                        help="count every event on the topic, not only those sent after the demo started")
-    parser.add_argument("--lag", action="store_true",
-                        help=f"run a processing consumer group ({PROCESSING_GROUP}) and show its lag; Enter in "
-                             "this terminal stops it and starts it again")
-    parser.add_argument("--lag-group", metavar="GROUP", default="",
-                        help="show the lag of another consumer group on the topic, e.g. a pipeline of notebook 04")
+    parser.add_argument(
+        "--from-beginning",
+        action="store_true",
+        help="count every event on the topic, not only those sent after the demo started",
+    )
+    parser.add_argument(
+        "--lag",
+        action="store_true",
+        help=f"run a processing consumer group ({PROCESSING_GROUP}) and show its lag; Enter in "
+        "this terminal stops it and starts it again",
+    )
+    parser.add_argument(
+        "--lag-group",
+        metavar="GROUP",
+        default="",
+        help="show the lag of another consumer group on the topic, e.g. a pipeline of notebook 04",
+    )
     args = parser.parse_args(argv)
     # One log line per request would scroll the addresses and the QR code off the teacher's screen.
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
@@ -180,8 +213,13 @@ def main(argv=None) -> int:
         demo = Demo(args.host, args.port)
         started_kafka = demo.start_kafka_if_needed(settings)
         lag_group = args.lag_group or (PROCESSING_GROUP if args.lag else "")
-        demo.start(settings.bootstrap_servers, settings.topic, args.from_beginning, lag_group,
-                   process=args.lag and not args.lag_group)
+        demo.start(
+            settings.bootstrap_servers,
+            settings.topic,
+            args.from_beginning,
+            lag_group,
+            process=args.lag and not args.lag_group,
+        )
         print(banner(demo, settings.bootstrap_servers, settings.topic, started_kafka), flush=True)
         wait_for_the_teacher(demo)
     except KeyboardInterrupt:
@@ -190,9 +228,11 @@ def main(argv=None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 1
     except KafkaError as error:
-        print(f"error: Kafka at {settings.bootstrap_servers} did not answer ({type(error).__name__}: {error}). "
-              "Check it with make kafka-status, or unset KAFKA_BOOTSTRAP_SERVERS to use the kit's own.",
-              file=sys.stderr)
+        print(
+            f"error: Kafka at {settings.bootstrap_servers} did not answer ({type(error).__name__}: {error}). "
+            "Check it with make kafka-status, or unset KAFKA_BOOTSTRAP_SERVERS to use the kit's own.",
+            file=sys.stderr,
+        )
         return 1
     finally:
         if demo is not None:

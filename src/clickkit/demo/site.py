@@ -29,13 +29,21 @@ def create_site(ingest_url: str) -> Flask:
         """Pass the tracker's event on unchanged and answer with whatever the endpoint answered."""
         url = app.config["INGEST_URL"]
         try:
-            answer = requests.post(url, data=request.get_data(), timeout=FORWARD_TIMEOUT_S,
-                                   headers={"Content-Type": request.content_type or "application/json"})
+            answer = requests.post(
+                url,
+                data=request.get_data(),
+                timeout=FORWARD_TIMEOUT_S,
+                headers={"Content-Type": request.content_type or "application/json"},
+            )
         except requests.RequestException as error:
-            message = (f"The ingest endpoint at {url} did not answer ({type(error).__name__}). Start it (notebook 01, "
-                       "or make demo-site ARGS=--with-solution), or set INGEST_URL to where it runs.")
+            message = (
+                f"The ingest endpoint at {url} did not answer ({type(error).__name__}). Start it (notebook 01, "
+                "or make demo-site ARGS=--with-solution), or set INGEST_URL to where it runs."
+            )
             return jsonify(error=message), 502
-        headers = {key: value for key, value in answer.headers.items() if key.lower() in ("content-type", "retry-after")}
+        headers = {
+            key: value for key, value in answer.headers.items() if key.lower() in ("content-type", "retry-after")
+        }
         return Response(answer.content, answer.status_code, headers)
 
     return app
@@ -54,10 +62,12 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m clickkit.demo.site", description=__doc__)
     parser.add_argument("--port", type=int, default=8000, help="port of the site (default 8000)")
     parser.add_argument("--host", default="127.0.0.1", help="0.0.0.0 to let other machines in the room connect")
-    parser.add_argument("--url", default=settings.ingest_url, help=f"endpoint to forward to (INGEST_URL, now "
-                                                                   f"{settings.ingest_url})")
-    parser.add_argument("--with-solution", action="store_true",
-                        help="also run the solution endpoint on a free port and forward to it")
+    parser.add_argument(
+        "--url", default=settings.ingest_url, help=f"endpoint to forward to (INGEST_URL, now {settings.ingest_url})"
+    )
+    parser.add_argument(
+        "--with-solution", action="store_true", help="also run the solution endpoint on a free port and forward to it"
+    )
     args = parser.parse_args(argv)
     solution_server = None
     if args.with_solution:
@@ -66,19 +76,28 @@ def main(argv=None) -> int:
         solution_server = BackgroundServer(create_app(), port=0).start()
         args.url = f"{solution_server.url}/clicks"
     if points_at_itself(args.url, args.host, args.port):
-        print(f"error: {args.url} is this site itself. Serve the site on another --port, or point --url / "
-              "INGEST_URL at the endpoint.", file=sys.stderr)
+        print(
+            f"error: {args.url} is this site itself. Serve the site on another --port, or point --url / "
+            "INGEST_URL at the endpoint.",
+            file=sys.stderr,
+        )
         return 2
     try:
-        server = bind(create_site(args.url), args.host, args.port,
-                      "Stop the program on it, or choose another port: make demo-site ARGS='--port 8001'.")
+        server = bind(
+            create_site(args.url),
+            args.host,
+            args.port,
+            "Stop the program on it, or choose another port: make demo-site ARGS='--port 8001'.",
+        )
     except KitError as error:
         print(f"error: {error}", file=sys.stderr)
         if solution_server:
             solution_server.stop()
         return 1
-    print(f"The fake website is at http://{args.host}:{server.port}/ ; its clicks go to {args.url}. "
-          "Ctrl-C stops it.", flush=True)
+    print(
+        f"The fake website is at http://{args.host}:{server.port}/ ; its clicks go to {args.url}. Ctrl-C stops it.",
+        flush=True,
+    )
     try:
         server.serve_forever()
     except KeyboardInterrupt:

@@ -5,9 +5,9 @@ import threading
 import time
 from collections import Counter, deque
 
-WINDOW_S = 60   # the chart: events per second over the last minute
+WINDOW_S = 60  # the chart: events per second over the last minute
 LAST_EVENTS = 10
-TOP = 6         # rows per count table, the rest summed as "others": all fits on a 1280×720 projector
+TOP = 6  # rows per count table, the rest summed as "others": all fits on a 1280×720 projector
 DIMENSIONS = {"country": "visitor_country", "platform": "visitor_platform", "article": "article_title"}
 
 
@@ -102,8 +102,11 @@ class LiveTotals:
             seconds[-1] += sum(n for s, n in self.per_second.items() if s > now)
             for second in [s for s in self.lag_by_second if s <= now - WINDOW_S]:
                 del self.lag_by_second[second]
-            lag = None if self.lag is None else {
-                **self.lag, "per_second": [self.lag_by_second.get(s) for s in range(now - WINDOW_S + 1, now + 1)]}
+            lag = (
+                None
+                if self.lag is None
+                else {**self.lag, "per_second": [self.lag_by_second.get(s) for s in range(now - WINDOW_S + 1, now + 1)]}
+            )
             return {
                 "topic": self.topic,
                 "bootstrap_servers": self.bootstrap_servers,

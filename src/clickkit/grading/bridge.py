@@ -36,6 +36,7 @@ def serve(listener: socket.socket, connect) -> None:
 
 def unix_client(path: str):
     """Return a function that connects to the Unix socket at path."""
+
     def connect():
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
@@ -44,15 +45,18 @@ def unix_client(path: str):
             sock.close()
             raise
         return sock
+
     return connect
 
 
 def tcp_client(port: int):
     """Return a function that connects to port on this namespace's loopback."""
+
     def connect():
         sock = socket.create_connection(("127.0.0.1", port), timeout=10)
         sock.settimeout(None)  # a slow endpoint is the grader's to time out, not the bridge's
         return sock
+
     return connect
 
 
@@ -74,7 +78,7 @@ def main(argv=None) -> int:
         listener.bind(path)
         listener.listen(64)
         threading.Thread(target=serve, args=(listener, tcp_client(int(port))), daemon=True).start()
-    kernel = subprocess.Popen(args[split + 1:])
+    kernel = subprocess.Popen(args[split + 1 :])
     try:
         return kernel.wait()
     except KeyboardInterrupt:  # interrupts reach the kernel as messages; this process has nothing to stop

@@ -29,8 +29,8 @@ class BrokerLink:
     def __init__(self, path: Path, broker: tuple, bytes_per_s: float = 2**20, burst_bytes: float = 4 * 2**20):
         self.path, self.broker = Path(path), broker
         self.bytes_per_s, self.burst_bytes = bytes_per_s, burst_bytes
-        self.refused = []           # "api key N" for each request refused
-        self.produce_requests = 0   # produce requests seen since the last hold()
+        self.refused = []  # "api key N" for each request refused
+        self.produce_requests = 0  # produce requests seen since the last hold()
         self._tokens, self._refilled = burst_bytes, time.monotonic()
         self._listener, self._links = None, []
         self._lock = threading.Condition()

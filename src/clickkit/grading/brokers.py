@@ -32,8 +32,9 @@ class PrivateBrokers:
         self._free = queue.Queue()
         try:
             with ThreadPoolExecutor(max_workers=count) as pool:
-                started = pool.map(lambda n: start_on_free_ports(self.home / f"worker-{n}", 1, cache, host="127.0.0.1"),
-                                   range(count))
+                started = pool.map(
+                    lambda n: start_on_free_ports(self.home / f"worker-{n}", 1, cache, host="127.0.0.1"), range(count)
+                )
                 self.brokers = list(started)
         except KitError as error:
             self.stop()
@@ -82,7 +83,9 @@ def empty(bootstrap_servers: str, topic: str) -> None:
                 return
             except KafkaError as error:  # the deleted topic's name may take a moment to be free again
                 if time.monotonic() > deadline:
-                    raise GraderError(f"the private broker at {bootstrap_servers} cannot create {topic}: {error}")
+                    raise GraderError(
+                        f"the private broker at {bootstrap_servers} cannot create {topic}: {error}"
+                    ) from error
                 time.sleep(0.5)
     except KafkaError as error:
         raise GraderError(f"the private broker at {bootstrap_servers} failed while being emptied: {error!r}") from error

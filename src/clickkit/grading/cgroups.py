@@ -11,8 +11,8 @@ import time
 from pathlib import Path
 
 ROOT = Path("/sys/fs/cgroup")
-CPU_WEIGHT = 50      # v2: half the default 100, so the grader and the brokers come first under load
-CPU_SHARES = 512     # v1: the same, out of 1024
+CPU_WEIGHT = 50  # v2: half the default 100, so the grader and the brokers come first under load
+CPU_SHARES = 512  # v1: the same, out of 1024
 
 
 def group_name(uid: int) -> str:
@@ -37,8 +37,11 @@ def candidates(name: str) -> list:
             return [(parent / name, {"memory.max": "{memory}", "pids.max": "{pids}", "cpu.weight": str(CPU_WEIGHT)})]
         return []
     groups = []
-    for controller, files in (("memory", {"memory.limit_in_bytes": "{memory}"}), ("pids", {"pids.max": "{pids}"}),
-                              ("cpu", {"cpu.shares": str(CPU_SHARES)})):
+    for controller, files in (
+        ("memory", {"memory.limit_in_bytes": "{memory}"}),
+        ("pids", {"pids.max": "{pids}"}),
+        ("cpu", {"cpu.shares": str(CPU_SHARES)}),
+    ):
         if (ROOT / controller).is_dir():
             groups.append((ROOT / controller / own_group(controller) / name, files))
     return groups
@@ -55,8 +58,10 @@ def confine(uid: int, memory_bytes: int, pids: int) -> list:
             (folder / "cgroup.procs").write_text(str(os.getpid()))
         except OSError:
             continue  # not ours to write: the rlimits still apply
-        applied.append(f"{folder.relative_to(ROOT)}: " + ", ".join(f"{k}={v.format(memory=memory_bytes, pids=pids)}"
-                                                                    for k, v in files.items()))
+        applied.append(
+            f"{folder.relative_to(ROOT)}: "
+            + ", ".join(f"{k}={v.format(memory=memory_bytes, pids=pids)}" for k, v in files.items())
+        )
     return applied
 
 

@@ -1,6 +1,6 @@
 """Grade students' ingest notebooks: each one sandboxed under nbval, its endpoint tested check by check.
 
-    python -m clickkit.grading SUBMISSIONS [--jobs N] [--out FOLDER]    # a notebook or a folder of them
+python -m clickkit.grading SUBMISSIONS [--jobs N] [--out FOLDER]    # a notebook or a folder of them
 """
 
 import argparse
@@ -48,7 +48,6 @@ _grader_flask.Flask.run = _grader_run
 """
 
 
-
 @dataclass(frozen=True)
 class Limits:
     """The time and output limits of one submission."""
@@ -74,15 +73,37 @@ def prepare(path: Path, folder: Path) -> Path:
 def pytest_command(copy: Path, work: Path, junit: Path, limits: Limits, sandboxed: bool, extra=()) -> list:
     """Return the pytest command that runs the copy under nbval and then the rubric."""
     kernel = ["--nbval-kernel-name", sandbox.KERNEL_NAME] if sandboxed else ["--nbval-current-env"]
-    return [sys.executable, "-m", "pytest", str(copy), "-p", "clickkit.grading.plugin", "-p", "no:cacheprovider",
-            "--nbval", "--nbval-lax", *kernel, f"--nbval-cell-timeout={limits.cell_s:g}",
-            f"--grade-notebook-timeout={limits.notebook_s:g}", f"--grade-output-cap={limits.output_chars}",
-            f"--grade-results={work / 'results.json'}", f"--junitxml={junit}", "--rootdir", str(work),
-            "-c", str(work / "pytest.ini"), "-q", "-W", "ignore::DeprecationWarning", *extra]
+    return [
+        sys.executable,
+        "-m",
+        "pytest",
+        str(copy),
+        "-p",
+        "clickkit.grading.plugin",
+        "-p",
+        "no:cacheprovider",
+        "--nbval",
+        "--nbval-lax",
+        *kernel,
+        f"--nbval-cell-timeout={limits.cell_s:g}",
+        f"--grade-notebook-timeout={limits.notebook_s:g}",
+        f"--grade-output-cap={limits.output_chars}",
+        f"--grade-results={work / 'results.json'}",
+        f"--junitxml={junit}",
+        "--rootdir",
+        str(work),
+        "-c",
+        str(work / "pytest.ini"),
+        "-q",
+        "-W",
+        "ignore::DeprecationWarning",
+        *extra,
+    ]
 
 
-def grade_one(path: Path, name: str, out: Path, brokers: PrivateBrokers, limits: Limits,
-              spec_root: Path) -> gradebook.Result:
+def grade_one(
+    path: Path, name: str, out: Path, brokers: PrivateBrokers, limits: Limits, spec_root: Path
+) -> gradebook.Result:
     """Grade one notebook in a private folder, sandbox and broker; raise GraderError when the grader itself fails."""
     work = Path(tempfile.mkdtemp(prefix="clickkit-grade-"))
     folder, link = work / "submission", work / "link"
@@ -108,10 +129,19 @@ def grade_one(path: Path, name: str, out: Path, brokers: PrivateBrokers, limits:
             output.flush()
             kafka_port = broker.nodes[0].port
             # The grader's own environment: the kernel gets only what sandbox.kernel_environment() lists.
-            env = dict(os.environ, KAFKA_BOOTSTRAP_SERVERS=broker.bootstrap_servers, CLICKS_TOPIC=brokers.topic,
-                       INGEST_PORT=str(sandbox.ENDPOINT_PORT), JUPYTER_PATH=str(spec_root),
-                       **{sandbox.FOLDER_VARIABLE: str(folder), sandbox.UID_VARIABLE: str(uid),
-                          sandbox.LINK_VARIABLE: str(link), sandbox.KAFKA_PORT_VARIABLE: str(kafka_port)})
+            env = dict(
+                os.environ,
+                KAFKA_BOOTSTRAP_SERVERS=broker.bootstrap_servers,
+                CLICKS_TOPIC=brokers.topic,
+                INGEST_PORT=str(sandbox.ENDPOINT_PORT),
+                JUPYTER_PATH=str(spec_root),
+                **{
+                    sandbox.FOLDER_VARIABLE: str(folder),
+                    sandbox.UID_VARIABLE: str(uid),
+                    sandbox.LINK_VARIABLE: str(link),
+                    sandbox.KAFKA_PORT_VARIABLE: str(kafka_port),
+                },
+            )
             try:
                 subprocess.run(command, env=env, stdout=output, stderr=subprocess.STDOUT, timeout=budget, cwd=work)
             except subprocess.TimeoutExpired:
@@ -153,7 +183,9 @@ def find_submissions(path: Path) -> dict:
         """Skip hidden folders (checkpoints) and the output folders of earlier grading runs."""
         inside = notebook.relative_to(path).parents
         return any(part.startswith(".") for part in notebook.relative_to(path).parts) or any(
-            (path / folder / "gradebook.csv").exists() for folder in inside)
+            (path / folder / "gradebook.csv").exists() for folder in inside
+        )
+
     return {str(p.relative_to(path)): p for p in sorted(path.rglob("*.ipynb")) if not skip(p)}
 
 
@@ -162,8 +194,8 @@ def logins_of(names: list) -> list:
     if len(names) < 2:
         return [name.rsplit("-", 1)[-1] for name in names]
     prefix = os.path.commonprefix(names)
-    prefix = prefix[:prefix.rfind("-") + 1]  # up to the last dash: logins may share their first letters
-    return [name[len(prefix):] or name for name in names]
+    prefix = prefix[: prefix.rfind("-") + 1]  # up to the last dash: logins may share their first letters
+    return [name[len(prefix) :] or name for name in names]
 
 
 def kernel_spec_root(out: Path) -> Path:
@@ -174,8 +206,9 @@ def kernel_spec_root(out: Path) -> Path:
     return sandbox.write_kernel_spec(out / ".kernel")
 
 
-def grade_with_retry(path: Path, name: str, out: Path, brokers: PrivateBrokers, limits: Limits,
-                     spec_root: Path) -> gradebook.Result:
+def grade_with_retry(
+    path: Path, name: str, out: Path, brokers: PrivateBrokers, limits: Limits, spec_root: Path
+) -> gradebook.Result:
     """Grade once, and again on a fresh broker after a grader error; after a second one, mark it not graded."""
     try:
         return grade_one(path, name, out, brokers, limits, spec_root)
@@ -193,6 +226,7 @@ def grade_class(submissions: dict, out: Path, jobs: int, limits: Limits) -> list
     spec_root = kernel_spec_root(out)
     brokers = PrivateBrokers(max(1, jobs), load_settings().kafka_cache, CLICKS_TOPIC)
     try:
+
         def one(item):
             name, path = item
             began = time.monotonic()
@@ -211,8 +245,9 @@ def grade_class(submissions: dict, out: Path, jobs: int, limits: Limits) -> list
 
 def main(argv=None) -> int:
     """Grade a notebook or a folder of notebooks and write the gradebook."""
-    parser = argparse.ArgumentParser(prog="python -m clickkit.grading", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m clickkit.grading", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("submissions", type=Path, help="a notebook, or a folder searched for notebooks")
     parser.add_argument("--out", type=Path, help="folder for the gradebook (default: gradebook-<time>)")
     parser.add_argument("--jobs", type=int, default=1, help="submissions graded at once (default 1)")
@@ -222,8 +257,9 @@ def main(argv=None) -> int:
     paths = find_submissions(args.submissions) if args.submissions.exists() else {}
     limits = Limits(cell_s=args.cell_timeout, notebook_s=args.notebook_timeout)
     if not paths:
-        print(f"error: no notebook found at {args.submissions}. Give a .ipynb file or a folder of them.",
-              file=sys.stderr)
+        print(
+            f"error: no notebook found at {args.submissions}. Give a .ipynb file or a folder of them.", file=sys.stderr
+        )
         return 2
     out = (args.out or Path(f"gradebook-{datetime.now():%Y%m%d-%H%M%S}")).resolve()
     try:
@@ -236,8 +272,11 @@ def main(argv=None) -> int:
     print(f"\n{len(results) - len(failed)} notebooks graded; pass rate per check in {out / 'gradebook.md'}")
     print(f"Gradebook written to {out}")
     if failed:
-        print(f"GRADER ERROR: {len(failed)} notebooks not graded (no points taken): {', '.join(failed)}. "
-              "Their logs are in the logs folder; grade them again with make grade.", file=sys.stderr)
+        print(
+            f"GRADER ERROR: {len(failed)} notebooks not graded (no points taken): {', '.join(failed)}. "
+            "Their logs are in the logs folder; grade them again with make grade.",
+            file=sys.stderr,
+        )
         return 1
     return 0
 

@@ -42,6 +42,7 @@ def pass_rates(results: list) -> list:
 def plot_pass_rates(results: list, path: Path) -> None:
     """Draw each check's pass rate as a horizontal bar, weakest concept at the top."""
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
@@ -59,8 +60,11 @@ def feedback_lines(result: Result) -> list:
     """Return the student's feedback as Markdown lines: each check, passed or not, with evidence and advice."""
     lines = [f"# {result.submission}: {result.points}/{rubric.MAX_POINTS}", ""]
     if result.grader_error:
-        return lines + [f"**Not graded: the grader failed on this notebook ({result.grader_error}). This is not your "
-                        "fault; your instructor will grade it again.**", ""]
+        return lines + [
+            f"**Not graded: the grader failed on this notebook ({result.grader_error}). This is not your "
+            "fault; your instructor will grade it again.**",
+            "",
+        ]
     if result.remark:
         lines += [f"**{result.remark}**", ""]
     for check in rubric.RUBRIC:
@@ -100,8 +104,10 @@ def write_feedback(result: Result, folder: Path) -> None:
             body.append(f"<pre>{text.strip()}</pre>")
         elif line.strip():
             body.append(f"<p>{text.replace('**', '')}</p>")
-    style = "body{font-family:sans-serif;max-width:60em;margin:2em auto}.pass{color:#16703a}.fail{color:#b3261e}" \
-            "pre{background:#f4f4f4;padding:.4em;white-space:pre-wrap}"
+    style = (
+        "body{font-family:sans-serif;max-width:60em;margin:2em auto}.pass{color:#16703a}.fail{color:#b3261e}"
+        "pre{background:#f4f4f4;padding:.4em;white-space:pre-wrap}"
+    )
     page = f"<!doctype html><meta charset=utf-8><title>{html.escape(stem)}</title><style>{style}</style>"
     (folder / f"{stem}.html").write_text(page + "\n".join(body) + "\n", encoding="utf-8")
 
@@ -114,26 +120,50 @@ def write_all(results: list, folder: Path, warning: str = "") -> None:
         writer = csv.writer(out)
         writer.writerow(["submission", "points", "max_points"] + [check.key for check in rubric.RUBRIC])
         for r in results:
-            writer.writerow([r.submission, r.points, rubric.MAX_POINTS] +
-                            ["" if r.grader_error else check.points if r.passed(check.key) else 0
-                             for check in rubric.RUBRIC])
+            writer.writerow(
+                [r.submission, r.points, rubric.MAX_POINTS]
+                + ["" if r.grader_error else check.points if r.passed(check.key) else 0 for check in rubric.RUBRIC]
+            )
     with open(folder / "lms.csv", "w", newline="", encoding="utf-8") as out:
         writer = csv.writer(out)
         writer.writerow(["login", "points", "max_points", "feedback"])
         for r in results:
             lost = [check.key for check in rubric.RUBRIC if not r.passed(check.key)]
-            summary = f"not graded: {r.grader_error}" if r.grader_error else \
-                "lost: " + ", ".join(lost) if lost else "all passed"
+            summary = (
+                f"not graded: {r.grader_error}"
+                if r.grader_error
+                else "lost: " + ", ".join(lost)
+                if lost
+                else "all passed"
+            )
             writer.writerow([r.login, "" if r.grader_error else r.points, rubric.MAX_POINTS, summary])
     graded = [r for r in results if not r.grader_error]
-    rates = markdown_table(["check", "points", "passed by"], (
-        [f"{check.requirement} (`{check.key}`)", check.points, f"{rate:.0%}"] for check, rate in pass_rates(graded)))
-    table = markdown_table(["submission", "points", "lost"], (
-        [f"[{r.submission}](feedback/{feedback_stem(r)}.md)", f"{r.points}/{rubric.MAX_POINTS}",
-         "NOT GRADED: grader error" if r.grader_error else
-         ", ".join(c.key for c in rubric.RUBRIC if not r.passed(c.key)) or "-"] for r in results))
-    parts = ["# Gradebook", warning, "## Pass rate per check", rates,
-             "![pass rate per check](pass-rates.png)", "## Submissions", table]
+    rates = markdown_table(
+        ["check", "points", "passed by"],
+        ([f"{check.requirement} (`{check.key}`)", check.points, f"{rate:.0%}"] for check, rate in pass_rates(graded)),
+    )
+    table = markdown_table(
+        ["submission", "points", "lost"],
+        (
+            [
+                f"[{r.submission}](feedback/{feedback_stem(r)}.md)",
+                f"{r.points}/{rubric.MAX_POINTS}",
+                "NOT GRADED: grader error"
+                if r.grader_error
+                else ", ".join(c.key for c in rubric.RUBRIC if not r.passed(c.key)) or "-",
+            ]
+            for r in results
+        ),
+    )
+    parts = [
+        "# Gradebook",
+        warning,
+        "## Pass rate per check",
+        rates,
+        "![pass rate per check](pass-rates.png)",
+        "## Submissions",
+        table,
+    ]
     (folder / "gradebook.md").write_text("\n\n".join(part for part in parts if part) + "\n", encoding="utf-8")
     for r in results:
         write_feedback(r, folder / "feedback")

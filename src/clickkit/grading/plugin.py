@@ -83,8 +83,9 @@ def pytest_runtest_setup(item):
     if isinstance(item, IPyNbCell):
         grading.started = grading.started or time.monotonic()
         if time.monotonic() - grading.started > grading.notebook_s:
-            grading.cell_errors.append(f"cell {item.cell_num}: not run, the notebook used up its "
-                                       f"{grading.notebook_s:.0f} s")
+            grading.cell_errors.append(
+                f"cell {item.cell_num}: not run, the notebook used up its {grading.notebook_s:.0f} s"
+            )
             pytest.skip("the notebook used up its time")
 
 
@@ -126,7 +127,9 @@ def pytest_terminal_summary(terminalreporter, config):
         terminalreporter.write_line(note.read_text(encoding="utf-8"))
     link = config.grading.link
     if link is not None and link.refused:
-        terminalreporter.write_line(f"The broker link refused requests that change the broker: {sorted(set(link.refused))}")
+        terminalreporter.write_line(
+            f"The broker link refused requests that change the broker: {sorted(set(link.refused))}"
+        )
 
 
 class Grading:
@@ -177,8 +180,9 @@ class Grading:
         if alive:
             run_in_kernel(kernel, SERVE_AGAIN_CODE.format(port=sandbox.ENDPOINT_PORT))
         probes = rubric.probe(self.endpoint_url, rubric.Probes(), self.link)
-        probes.outage = probe_outage(self.endpoint_url, self.link) if alive else \
-            {"503": "not checked: the kernel had died"}
+        probes.outage = (
+            probe_outage(self.endpoint_url, self.link) if alive else {"503": "not checked: the kernel had died"}
+        )
         values = rubric.marked_records(settings.bootstrap_servers, settings.topic, self.topic_start, probes.marker)
         capped = self.output_chars > self.output_cap
         return rubric.judge(probes, values, self.cell_errors, capped)
@@ -187,8 +191,12 @@ class Grading:
         path = self.config.getoption("grade_results")
         if path:
             verdicts = {key: vars(verdict) for key, verdict in (self.verdicts or {}).items()}
-            Path(path).write_text(json.dumps({"verdicts": verdicts, "grader_error": self.grader_error,
-                                               "cell_errors": self.cell_errors}, indent=1), encoding="utf-8")
+            Path(path).write_text(
+                json.dumps(
+                    {"verdicts": verdicts, "grader_error": self.grader_error, "cell_errors": self.cell_errors}, indent=1
+                ),
+                encoding="utf-8",
+            )
 
 
 class RubricItem(pytest.Item):
@@ -207,8 +215,11 @@ class RubricItem(pytest.Item):
     def repr_failure(self, excinfo):
         if isinstance(excinfo.value, RubricFailure):
             verdict = excinfo.value.args[0]
-            lines = [f"{self.check.requirement}: {verdict.note or 'not met'}.", *verdict.evidence,
-                     f"What to do: {self.check.advice}"]
+            lines = [
+                f"{self.check.requirement}: {verdict.note or 'not met'}.",
+                *verdict.evidence,
+                f"What to do: {self.check.advice}",
+            ]
             return "\n".join(lines)
         return f"GRADER ERROR (not the student's): {excinfo.value!r}"
 

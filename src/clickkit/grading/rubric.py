@@ -12,7 +12,6 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-
 from urllib.parse import urlsplit
 
 import requests
@@ -22,7 +21,7 @@ from clickkit.broker.topics import end_offsets, ensure_topic, read_to_end_since
 from clickkit.contract import UNAVAILABLE_WITHIN_S as REPLY_WITHIN_S
 from clickkit.errors import GraderError
 
-HOLD_ACK_S = 1.0       # how long the grader holds Kafka's acknowledgement back: well inside any send timeout
+HOLD_ACK_S = 1.0  # how long the grader holds Kafka's acknowledgement back: well inside any send timeout
 JSON = "application/json"
 
 
@@ -36,27 +35,32 @@ class Check:
     advice: str
 
 
+# What to tell a student who failed a check: what was expected and where notebook 01 taught it, never the line
+# to type (the feedback goes to students).
 ADVICE = {
-    "answers_200": f"Send with producer.send(topic, event) and wait with .get(timeout=...) before answering "
-    f"{contract.OK}.",
-    "body_keys": "return jsonify(" + ", ".join(f"{key}=metadata.{key}" for key in contract.OK_BODY_KEYS) + ")",
-    "click_on_topic": "Send the event itself, serialized as JSON (JsonSerializer or json.dumps, not str()), once, "
-    f"to `{contract.TOPIC}`.",
+    "answers_200": f"Answer {contract.OK} only once Kafka has acknowledged the send: the record metadata comes back "
+    "when it has (01, the producer of Task 2 and the view of Task 3).",
+    "body_keys": "Answer with exactly the keys the contract's table lists ("
+    + ", ".join(contract.OK_BODY_KEYS)
+    + "), taken from what Kafka returned for the send (01, Task 3).",
+    "click_on_topic": f"Send the click itself, serialized as JSON, once, to `{contract.TOPIC}` (01, Task 2's "
+    "producer and its serializer).",
     "clicks_in_order": "Answer each click only after its send is acknowledged, so the next one is sent after it.",
-    "invalid_json": "Decode the body and parse it with json.loads inside try/except; answer "
-    f"{contract.BAD_REQUEST} with a message.",
-    "not_an_object": f"Check isinstance(data, dict) and answer {contract.BAD_REQUEST} when it is not.",
-    "strict_json": "Give json.loads parse_constant= and parse_float= hooks that raise ValueError for these.",
-    "content_type": f"Compare request.mimetype with '{contract.CONTENT_TYPE}' and answer "
-    f"{contract.UNSUPPORTED_TYPE} when they differ.",
-    "too_large": f"Set MAX_CONTENT_LENGTH to {contract.MAX_BODY_KIB} * 1024 and read the body with "
-    "request.get_data(), without catching its error.",
-    "json_errors": "Answer every error with jsonify(error=...); an @app.errorhandler(HTTPException) covers Flask's "
-    "own.",
+    "invalid_json": f"Refuse a body that is empty, not UTF-8 or not valid JSON with {contract.BAD_REQUEST} and a "
+    "message (01, Task 1 and the worked read_text_body()).",
+    "not_an_object": f"A click is a JSON object: refuse any other JSON value with {contract.BAD_REQUEST} (01, Task 1).",
+    "strict_json": "NaN, Infinity and numbers too large for a float are not strict JSON: refuse them too (01, Task 1, "
+    "the json module's parsing hooks).",
+    "content_type": f"Refuse every Content-Type but {contract.CONTENT_TYPE} with {contract.UNSUPPORTED_TYPE} "
+    "(01, Task 1).",
+    "too_large": f"Let Flask refuse a body over {contract.MAX_BODY_KIB} KiB with its own error, and do not swallow "
+    "that error in the view (01, Task 3 and its size limit).",
+    "json_errors": 'Every error answer, Flask\'s own 404, 405 and 413 included, must be JSON with an "error" '
+    "message (01, the error handlers of create_app()).",
     "rejects_write_nothing": "Check the whole body before anything is sent to Kafka.",
-    "unavailable_503": "Bound every wait on Kafka (bootstrap_timeout_ms, max_block_ms, delivery_timeout_ms, "
-    f"get(timeout=)) and answer a KafkaError with {contract.UNAVAILABLE}, a Retry-After header and an honest message.",
-    "recovers": "After a KafkaError, drop the producer (forget_producer()) so the next request creates a fresh one.",
+    "unavailable_503": "Bound every wait on Kafka (01, Task 2's timeouts) and answer a Kafka error with "
+    f"{contract.UNAVAILABLE}, a Retry-After header and a message that says the event may not have been stored.",
+    "recovers": "After a Kafka error, drop the producer (forget_producer()) so the next request creates a fresh one.",
     "runs_cleanly": "Restart the kernel and run all cells; fix the first cell that fails, hangs or floods the output.",
 }
 RUBRIC = tuple(Check(line.key, line.points, line.requirement, ADVICE[line.key]) for line in contract.RUBRIC)
@@ -75,8 +79,7 @@ class Reply:
     seconds: float = 0.0
     retry_after: str | None = None
     problem: str = ""
-    before_ack: str = ""   # set when the answer came while Kafka's acknowledgement was held back
-
+    before_ack: str = ""  # set when the answer came while Kafka's acknowledgement was held back
 
     def __str__(self) -> str:
         if self.before_ack:
@@ -88,8 +91,12 @@ class Reply:
 
     @property
     def has_error_message(self) -> bool:
-        return self.is_json and isinstance(self.body, dict) and isinstance(self.body.get("error"), str) \
+        return (
+            self.is_json
+            and isinstance(self.body, dict)
+            and isinstance(self.body.get("error"), str)
             and bool(self.body["error"].strip())
+        )
 
 
 @dataclass
@@ -97,23 +104,37 @@ class Probes:
     """The requests of one grading run, their answers, and the marker that finds their records on the topic."""
 
     marker: str = field(default_factory=lambda: f"grading-{uuid.uuid4().hex[:12]}")
-    clicks: list = field(default_factory=list)     # the valid events sent, in order
-    replies: dict = field(default_factory=dict)    # name -> Reply
-    outage: dict = field(default_factory=dict)     # "503" and "recovery" -> Reply, or a note why not sent
+    clicks: list = field(default_factory=list)  # the valid events sent, in order
+    replies: dict = field(default_factory=dict)  # name -> Reply
+    outage: dict = field(default_factory=dict)  # "503" and "recovery" -> Reply, or a note why not sent
 
     def click(self, n: int) -> dict:
         """Return valid click number n, marked so that its record can be found on the topic."""
-        return schema.sample(ts_ingest=1_700_000_000_000 + n, article=f"https://en.wikipedia.org/wiki/{self.marker}_{n}",
-                             article_title="Liège-Guillemins", visitor_page_timer=1200 * n, visitor_page_height=35.5,
-                             visitor_platform="tablet", visitor_os="ios", visitor_browser="safari", visitor_session=None)
+        return schema.sample(
+            ts_ingest=1_700_000_000_000 + n,
+            article=f"https://en.wikipedia.org/wiki/{self.marker}_{n}",
+            article_title="Liège-Guillemins",
+            visitor_page_timer=1200 * n,
+            visitor_page_height=35.5,
+            visitor_platform="tablet",
+            visitor_os="ios",
+            visitor_browser="safari",
+            visitor_session=None,
+        )
 
     @property
     def rejected_marker(self) -> str:
         return f"{self.marker}-rejected"
 
 
-def send(url: str, name: str, method: str = "POST", body: bytes | None = None, content_type: str | None = JSON,
-         timeout_s: float = 15.0) -> Reply:
+def send(
+    url: str,
+    name: str,
+    method: str = "POST",
+    body: bytes | None = None,
+    content_type: str | None = JSON,
+    timeout_s: float = 15.0,
+) -> Reply:
     """Send one request and describe the answer."""
     reply = Reply(f"{method} {urlsplit(url).path}: {name}")
     headers = {"Content-Type": content_type} if content_type else {}
@@ -173,8 +194,11 @@ def send_held(url: str, name: str, body: bytes, link) -> Reply:
     sender.join(timeout=30)
     reply = answer.get("reply") or Reply(f"POST /clicks: {name}", problem="no answer within 30 s")
     if answered_early and reply.status == 200:
-        reply.before_ack = ("answered 200 while Kafka's acknowledgement was held back" if produced else
-                            "answered 200 before anything was sent to Kafka")
+        reply.before_ack = (
+            "answered 200 while Kafka's acknowledgement was held back"
+            if produced
+            else "answered 200 before anything was sent to Kafka"
+        )
     return reply
 
 
@@ -207,8 +231,9 @@ def probe(url: str, probes: Probes, link, time_limit_s: float = 90.0) -> Probes:
     return probes
 
 
-def marked_records(bootstrap_servers: str, topic: str, start: dict, marker: str, wait_s: float = 2.0,
-                   expected: int = 7) -> list:
+def marked_records(
+    bootstrap_servers: str, topic: str, start: dict, marker: str, wait_s: float = 2.0, expected: int = 7
+) -> list:
     """Return the values of records written since `start` that carry the marker, oldest first.
 
     Raise GraderError when Kafka cannot show them all: a read cut short, a log that no longer starts where it
@@ -224,8 +249,10 @@ def marked_records(bootstrap_servers: str, topic: str, start: dict, marker: str,
             raise GraderError(f"reading {topic} back took over 20 s: the private broker is overloaded or stuck")
         moved = {p: offset for p, offset in starts.items() if offset > start.get(p, 0)}
         if moved:
-            raise GraderError(f"{topic}'s log now starts at {moved}, after where grading began ({start}): "
-                              "records were removed behind the grader's back")
+            raise GraderError(
+                f"{topic}'s log now starts at {moved}, after where grading began ({start}): "
+                "records were removed behind the grader's back"
+            )
         found = sorted((r.timestamp, r.partition, r.offset, r.value) for r in records if r.value and needle in r.value)
         # An acknowledged send is already there; the short wait is for endpoints that answer before the ack.
         if len(found) >= expected or time.monotonic() > deadline:
@@ -269,18 +296,23 @@ def judge_outage(outage: dict) -> dict:
     if not isinstance(cut, Reply):
         return {"unavailable_503": Verdict(False, cut or "not checked"), "recovers": Verdict(False, back or cut or "")}
     message = cut.body.get("error", "") if cut.has_error_message else ""
-    problems = [text for failed, text in [
-        (cut.status != 503, f"the answer was {cut.status}, not 503"),
-        (cut.status is not None and cut.seconds >= REPLY_WITHIN_S, f"it took {cut.seconds:.1f} s"),
-        (not cut.retry_after, "no Retry-After header"),
-        (not message, 'no JSON {"error": ...} message'),
-        (bool(message) and "may" not in message.lower(), "the message does not say the event *may* not be stored"),
-        (bool(re.search(r"\w+Error|Traceback", message)), "the message carries internal detail"),
-    ] if failed]
+    problems = [
+        text
+        for failed, text in [
+            (cut.status != 503, f"the answer was {cut.status}, not 503"),
+            (cut.status is not None and cut.seconds >= REPLY_WITHIN_S, f"it took {cut.seconds:.1f} s"),
+            (not cut.retry_after, "no Retry-After header"),
+            (not message, 'no JSON {"error": ...} message'),
+            (bool(message) and "may" not in message.lower(), "the message does not say the event *may* not be stored"),
+            (bool(re.search(r"\w+Error|Traceback", message)), "the message carries internal detail"),
+        ]
+        if failed
+    ]
     verdicts = {"unavailable_503": Verdict(not problems, "; ".join(problems), [f"{cut} in {cut.seconds:.1f} s"])}
     if isinstance(back, Reply):
-        verdicts["recovers"] = Verdict(back.status == 200, "" if back.status == 200 else "no 200 within 30 s",
-                                       [str(back)])
+        verdicts["recovers"] = Verdict(
+            back.status == 200, "" if back.status == 200 else "no 200 within 30 s", [str(back)]
+        )
     else:
         verdicts["recovers"] = Verdict(False, back or "not checked")
     return verdicts
@@ -289,7 +321,10 @@ def judge_outage(outage: dict) -> dict:
 def judge(probes: Probes, values: list, cell_errors: list, output_capped: bool) -> dict:
     """Return {check key: Verdict} for one submission, each check judged on its own evidence."""
     replies, clicks = probes.replies, probes.clicks
-    got = lambda name: replies.get(name, Reply(name, problem="not sent"))
+
+    def got(name):
+        return replies.get(name, Reply(name, problem="not sent"))
+
     parsed = [as_json(value) for value in values]
     arrived = [next((n for n, click in enumerate(clicks) if click == item), None) for item in parsed]
     rejected = [value for value in values if probes.rejected_marker.encode() in value]
@@ -298,26 +333,44 @@ def judge(probes: Probes, values: list, cell_errors: list, output_capped: bool) 
     verdicts = {"answers_200": expect_status([click_replies[0], click_replies[-1]], 200)}
     early = [reply for reply in (click_replies[0], click_replies[-1]) if reply.before_ack]
     if early:
-        verdicts["answers_200"] = Verdict(False, "a 200 came before Kafka had acknowledged the click",
-                                          [str(reply) for reply in early])
+        verdicts["answers_200"] = Verdict(
+            False, "a 200 came before Kafka had acknowledged the click", [str(reply) for reply in early]
+        )
 
     oks = [reply for reply in click_replies if reply.status == 200]
-    keys_right = [r.is_json and isinstance(r.body, dict) and set(r.body) == {"topic", "partition", "offset"} for r in oks]
-    verdicts["body_keys"] = Verdict(bool(oks) and all(keys_right),
-                                    "" if all(keys_right) else "a 200 body has other keys, or is not JSON",
-                                    [str(reply) for reply in oks[:2]]) if oks else \
-        Verdict(False, "cannot be checked: no click got a 200", [str(click_replies[0])])
+    keys_right = [
+        r.is_json and isinstance(r.body, dict) and set(r.body) == {"topic", "partition", "offset"} for r in oks
+    ]
+    verdicts["body_keys"] = (
+        Verdict(
+            bool(oks) and all(keys_right),
+            "" if all(keys_right) else "a 200 body has other keys, or is not JSON",
+            [str(reply) for reply in oks[:2]],
+        )
+        if oks
+        else Verdict(False, "cannot be checked: no click got a 200", [str(click_replies[0])])
+    )
     count = arrived.count(0)
-    note = "" if count == 1 else f"found {count} times on the topic" if count else \
-        "not on the topic as the same JSON object" + (" (a record differs: see below)" if values else "")
+    note = (
+        ""
+        if count == 1
+        else f"found {count} times on the topic"
+        if count
+        else "not on the topic as the same JSON object" + (" (a record differs: see below)" if values else "")
+    )
     verdicts["click_on_topic"] = Verdict(count == 1, note, [str(click_replies[0])] + on_topic)
     series = [n for n in arrived if n in range(1, 6)]
-    verdicts["clicks_in_order"] = Verdict(series == [1, 2, 3, 4, 5], "" if series == [1, 2, 3, 4, 5] else
-                                          f"on the topic in this order: {series}", [str(r) for r in click_replies[1:6]])
+    verdicts["clicks_in_order"] = Verdict(
+        series == [1, 2, 3, 4, 5],
+        "" if series == [1, 2, 3, 4, 5] else f"on the topic in this order: {series}",
+        [str(r) for r in click_replies[1:6]],
+    )
 
     expected = {"invalid_json": 400, "not_an_object": 400, "strict_json": 400, "content_type": 415, "too_large": 413}
     for key, status in expected.items():
-        verdicts[key] = expect_status([got(name) for name, (k, _, _) in bad_requests(probes).items() if k == key], status)
+        verdicts[key] = expect_status(
+            [got(name) for name, (k, _, _) in bad_requests(probes).items() if k == key], status
+        )
 
     errors = [reply for reply in replies.values() if reply.status and reply.status >= 400]
     refused = [got(name) for name in bad_requests(probes)]  # Flask's own 404 and 405 prove nothing alone
@@ -325,14 +378,19 @@ def judge(probes: Probes, values: list, cell_errors: list, output_capped: bool) 
         verdicts["json_errors"] = Verdict(False, "cannot be checked: no bad request to /clicks got a 4xx answer")
     else:
         plain = [reply for reply in errors if not reply.has_error_message]
-        verdicts["json_errors"] = Verdict(not plain, f"{len(plain)} error answers without a JSON error message"
-                                          if plain else "", [str(reply) for reply in (plain or errors)[:3]])
+        verdicts["json_errors"] = Verdict(
+            not plain,
+            f"{len(plain)} error answers without a JSON error message" if plain else "",
+            [str(reply) for reply in (plain or errors)[:3]],
+        )
     if not values:
         verdicts["rejects_write_nothing"] = Verdict(False, "cannot be checked: nothing the grader sent reached Kafka")
     else:
         verdicts["rejects_write_nothing"] = Verdict(
-            not rejected, f"{len(rejected)} refused requests reached Kafka" if rejected else "",
-            [f"on the topic: {value[:140].decode(errors='replace')}" for value in rejected[:2]])
+            not rejected,
+            f"{len(rejected)} refused requests reached Kafka" if rejected else "",
+            [f"on the topic: {value[:140].decode(errors='replace')}" for value in rejected[:2]],
+        )
     verdicts.update(judge_outage(probes.outage))
     problems = cell_errors + (["the output went over the grader's cap"] if output_capped else [])
     verdicts["runs_cleanly"] = Verdict(not problems, "; ".join(problems[:3]), problems[3:6])

@@ -18,37 +18,52 @@ import clickkit
 from clickkit.config import CLICKS_TOPIC
 from clickkit.grading import cgroups
 
-FOLDER_VARIABLE = "CLICKKIT_SANDBOX_FOLDER"   # the submission's private copy: the only writable place
-UID_VARIABLE = "CLICKKIT_SANDBOX_UID"         # a user of its own, so process limits count only this kernel
-LINK_VARIABLE = "CLICKKIT_SANDBOX_LINK"       # the grader's folder with the broker link's socket, read-only inside
+FOLDER_VARIABLE = "CLICKKIT_SANDBOX_FOLDER"  # the submission's private copy: the only writable place
+UID_VARIABLE = "CLICKKIT_SANDBOX_UID"  # a user of its own, so process limits count only this kernel
+LINK_VARIABLE = "CLICKKIT_SANDBOX_LINK"  # the grader's folder with the broker link's socket, read-only inside
 KAFKA_PORT_VARIABLE = "CLICKKIT_SANDBOX_KAFKA_PORT"  # where the notebook finds Kafka inside its network
 KERNEL_NAME = "clickkit-sandbox"
 SYSTEM_DIRS = ("/usr", "/bin", "/lib", "/lib64", "/sbin", "/etc")
-ENDPOINT_PORT = 5000          # every sandbox has its own loopback: the course's port, the same for all
-LINK_SOCKET = "kafka.sock"    # in the link folder: the grader's end of the path to the broker
-LIMITS_NOTE = "limits.txt"    # in the link folder: which control group the sandbox got, for the log
+ENDPOINT_PORT = 5000  # every sandbox has its own loopback: the course's port, the same for all
+LINK_SOCKET = "kafka.sock"  # in the link folder: the grader's end of the path to the broker
+LIMITS_NOTE = "limits.txt"  # in the link folder: which control group the sandbox got, for the log
 ENDPOINT_SOCKET = ".endpoint.sock"  # in the submission's folder: the grader's way in to the student's endpoint
 # What a student's kernel may import of the kit: the course's helpers, the broker tools, the traffic generator.
 # Hidden: the grader (its rubric holds the hidden variants), the reference endpoint, bench, reliability, demo.
-VISIBLE_MODULES = {"__init__.py", "__pycache__", "config.py", "contract.py", "errors.py", "ports.py", "schema.py",
-                   "tables.py", "data", "broker", "course", "traffic", "grading"}
+VISIBLE_MODULES = {
+    "__init__.py",
+    "__pycache__",
+    "config.py",
+    "contract.py",
+    "errors.py",
+    "ports.py",
+    "schema.py",
+    "tables.py",
+    "data",
+    "broker",
+    "course",
+    "traffic",
+    "grading",
+}
 VISIBLE_GRADING = {"__init__.py", "bridge.py"}  # the sandbox's own end of the network bridge
-NOT_ISOLATED = ("This machine cannot run the grader's sandbox: bubblewrap could not create its namespaces ({why}). "
-                "Grading runs every student's code, so it refuses to run it unsandboxed. On Linux, install "
-                "bubblewrap (apt-get install bubblewrap) or run as root; in the devcontainer, the compose file "
-                "gives the workspace what bubblewrap needs (docs/grading.md, 'Where the sandbox runs').")
+NOT_ISOLATED = (
+    "This machine cannot run the grader's sandbox: bubblewrap could not create its namespaces ({why}). "
+    "Grading runs every student's code, so it refuses to run it unsandboxed. On Linux, install "
+    "bubblewrap (apt-get install bubblewrap) or run as root; in the devcontainer, the compose file "
+    "gives the workspace what bubblewrap needs (docs/grading.md, 'Where the sandbox runs')."
+)
 
 
 @dataclass(frozen=True)
 class Limits:
     """What one sandboxed kernel may use."""
 
-    memory_bytes: int = 4 * 2**30   # address space per process: a 10 GiB allocation fails with MemoryError
-    processes: int = 256            # per sandbox user: a fork bomb stops here
-    file_bytes: int = 100 * 2**20   # the largest file it may write
-    tmp_bytes: int = 256 * 2**20    # its /tmp, a tmpfs in memory
+    memory_bytes: int = 4 * 2**30  # address space per process: a 10 GiB allocation fails with MemoryError
+    processes: int = 256  # per sandbox user: a fork bomb stops here
+    file_bytes: int = 100 * 2**20  # the largest file it may write
+    tmp_bytes: int = 256 * 2**20  # its /tmp, a tmpfs in memory
     folder_bytes: int = 512 * 2**20  # its folder, where the grader can mount one (root): a tmpfs of this size
-    niceness: int = 10              # below the grader and the brokers: a busy loop cannot slow the probes
+    niceness: int = 10  # below the grader and the brokers: a busy loop cannot slow the probes
     group_memory_bytes: int = 3 * 2**30  # the whole sandbox, /tmp included, where a control group can be made
 
 
@@ -89,22 +104,56 @@ def hidden_paths() -> list[Path]:
 
 def kernel_environment(folder: Path, kafka_port: int) -> dict:
     """Return the whole environment of a sandboxed kernel: nothing of the instructor's."""
-    return {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(folder), "TMPDIR": "/tmp", "LANG": "C.UTF-8",
-            "MPLBACKEND": "Agg", "MPLCONFIGDIR": "/tmp", "IPYTHONDIR": "/tmp/ipython", "PYTHONDONTWRITEBYTECODE": "1",
-            "KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{kafka_port}", "CLICKS_TOPIC": CLICKS_TOPIC,
-            "INGEST_PORT": str(ENDPOINT_PORT), "INGEST_URL": f"http://127.0.0.1:{ENDPOINT_PORT}/clicks"}
+    return {
+        "PATH": "/usr/local/bin:/usr/bin:/bin",
+        "HOME": str(folder),
+        "TMPDIR": "/tmp",
+        "LANG": "C.UTF-8",
+        "MPLBACKEND": "Agg",
+        "MPLCONFIGDIR": "/tmp",
+        "IPYTHONDIR": "/tmp/ipython",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{kafka_port}",
+        "CLICKS_TOPIC": CLICKS_TOPIC,
+        "INGEST_PORT": str(ENDPOINT_PORT),
+        "INGEST_URL": f"http://127.0.0.1:{ENDPOINT_PORT}/clicks",
+    }
 
 
-def command(argv: list[str], folder: Path, uid: int, files: dict | None = None, limits: Limits = Limits(),
-            link: Path | None = None, env: dict | None = None) -> list[str]:
+def command(
+    argv: list[str],
+    folder: Path,
+    uid: int,
+    files: dict | None = None,
+    limits: Limits = Limits(),
+    link: Path | None = None,
+    env: dict | None = None,
+) -> list[str]:
     """Return the command that runs argv inside the sandbox, as `uid`, with `folder` as its only writable place.
 
     `files` maps a path inside the sandbox to an inheritable file descriptor whose data it holds, read-only;
     `link` is a folder of the grader's shown read-only; `env` is the whole environment inside.
     """
-    sandbox = [bwrap() or "bwrap", "--die-with-parent", "--new-session", "--unshare-pid", "--unshare-ipc",
-               "--unshare-uts", "--unshare-net", "--unshare-cgroup-try", "--proc", "/proc", "--dev", "/dev",
-               "--perms", "1777", "--size", str(limits.tmp_bytes), "--tmpfs", "/tmp"]
+    sandbox = [
+        bwrap() or "bwrap",
+        "--die-with-parent",
+        "--new-session",
+        "--unshare-pid",
+        "--unshare-ipc",
+        "--unshare-uts",
+        "--unshare-net",
+        "--unshare-cgroup-try",
+        "--proc",
+        "/proc",
+        "--dev",
+        "/dev",
+        "--perms",
+        "1777",
+        "--size",
+        str(limits.tmp_bytes),
+        "--tmpfs",
+        "/tmp",
+    ]
     for path in SYSTEM_DIRS:
         sandbox += ["--ro-bind-try", path, path]
     readable = readable_paths() + ([link] if link else [])
@@ -119,12 +168,26 @@ def command(argv: list[str], folder: Path, uid: int, files: dict | None = None, 
     sandbox += ["--bind", str(folder), str(folder), "--chdir", str(folder), "--clearenv"]
     for name, value in (env or kernel_environment(folder, 9092)).items():
         sandbox += ["--setenv", name, value]
-    limit = [shutil.which("prlimit") or "prlimit", f"--as={limits.memory_bytes}", f"--nproc={limits.processes}",
-             f"--fsize={limits.file_bytes}", "--", shutil.which("nice") or "nice", "-n", str(limits.niceness)]
+    limit = [
+        shutil.which("prlimit") or "prlimit",
+        f"--as={limits.memory_bytes}",
+        f"--nproc={limits.processes}",
+        f"--fsize={limits.file_bytes}",
+        "--",
+        shutil.which("nice") or "nice",
+        "-n",
+        str(limits.niceness),
+    ]
     if os.geteuid() != 0:  # an instructor without root: a user namespace instead of a user of its own
         return sandbox[:1] + ["--unshare-user"] + sandbox[1:] + ["--"] + limit + ["--"] + argv
-    user = [shutil.which("setpriv") or "setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
-            "--inh-caps=-all", "--bounding-set=-all"]
+    user = [
+        shutil.which("setpriv") or "setpriv",
+        f"--reuid={uid}",
+        f"--regid={uid}",
+        "--clear-groups",
+        "--inh-caps=-all",
+        "--bounding-set=-all",
+    ]
     return sandbox + ["--"] + limit + ["--"] + user + ["--"] + argv
 
 
@@ -148,8 +211,16 @@ def write_kernel_spec(folder: Path) -> Path:
     argv = [sys.executable, "-m", "clickkit.grading.sandbox", "-f", "{connection_file}"]
     (spec / "kernel.json").write_text(
         # Interrupts as messages: a signal would reach bubblewrap, which does not pass it on to the kernel.
-        json.dumps({"argv": argv, "display_name": "Python 3 (grading sandbox)", "language": "python",
-                    "interrupt_mode": "message"}), encoding="utf-8")
+        json.dumps(
+            {
+                "argv": argv,
+                "display_name": "Python 3 (grading sandbox)",
+                "language": "python",
+                "interrupt_mode": "message",
+            }
+        ),
+        encoding="utf-8",
+    )
     return folder
 
 
@@ -157,8 +228,11 @@ def mount_folder(folder: Path, limits: Limits = Limits()) -> bool:
     """Make the (empty) folder a tmpfs of limited size, as root; tell whether it is one (release it with unmount)."""
     if os.geteuid() != 0 or shutil.which("mount") is None:
         return False  # then only the size of each file is limited
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={limits.folder_bytes},mode=0755", "tmpfs",
-                           str(folder)], capture_output=True, timeout=30)
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={limits.folder_bytes},mode=0755", "tmpfs", str(folder)],
+        capture_output=True,
+        timeout=30,
+    )
     return done.returncode == 0
 
 
@@ -182,15 +256,31 @@ def main(argv=None) -> None:
     os.set_inheritable(connection, True)
     folder, uid = Path(os.environ[FOLDER_VARIABLE]), int(os.environ[UID_VARIABLE])
     link, kafka_port = Path(os.environ[LINK_VARIABLE]), int(os.environ[KAFKA_PORT_VARIABLE])
-    kernel = [sys.executable, "-m", "clickkit.grading.bridge", "--kafka", f"{kafka_port}={link / LINK_SOCKET}",
-              "--endpoint", f"{folder / ENDPOINT_SOCKET}={ENDPOINT_PORT}", "--",
-              sys.executable, "-m", "ipykernel_launcher", "-f", "/connection.json"]
-    sandboxed = command(kernel, folder, uid, {"/connection.json": connection}, link=link,
-                        env=kernel_environment(folder, kafka_port))
+    kernel = [
+        sys.executable,
+        "-m",
+        "clickkit.grading.bridge",
+        "--kafka",
+        f"{kafka_port}={link / LINK_SOCKET}",
+        "--endpoint",
+        f"{folder / ENDPOINT_SOCKET}={ENDPOINT_PORT}",
+        "--",
+        sys.executable,
+        "-m",
+        "ipykernel_launcher",
+        "-f",
+        "/connection.json",
+    ]
+    sandboxed = command(
+        kernel, folder, uid, {"/connection.json": connection}, link=link, env=kernel_environment(folder, kafka_port)
+    )
     applied = cgroups.confine(uid, Limits().group_memory_bytes, Limits().processes) if os.geteuid() == 0 else []
     # For the submission's log (the grader's plugin prints it): what holds the sandbox as a whole.
-    (link / LIMITS_NOTE).write_text("\n".join(f"Sandbox control group: {line}" for line in applied) or
-                                    "Sandbox control group: none here (the per-process limits only)", encoding="utf-8")
+    (link / LIMITS_NOTE).write_text(
+        "\n".join(f"Sandbox control group: {line}" for line in applied)
+        or "Sandbox control group: none here (the per-process limits only)",
+        encoding="utf-8",
+    )
     os.execv(sandboxed[0], sandboxed)
 
 

@@ -19,9 +19,9 @@ from clickkit import contract
 from clickkit.config import load_settings
 
 MAX_BODY_BYTES = contract.MAX_BODY_BYTES
-MAX_DEPTH = 16              # clicks are flat objects; deep nesting only costs CPU
+MAX_DEPTH = 16  # clicks are flat objects; deep nesting only costs CPU
 REPLY_WITHIN_S = contract.REFERENCE_DEADLINE_S  # every answer, 503 included; below the contract's bound
-MAX_BLOCK_S = 3.0           # send() waits at most this long for metadata when no broker answers
+MAX_BLOCK_S = 3.0  # send() waits at most this long for metadata when no broker answers
 UNAVAILABLE = "Kafka did not confirm the event in time, so it may not have been stored. Retry later."
 
 
@@ -37,7 +37,7 @@ def make_producer(bootstrap_servers, bootstrap_timeout_s=3.0, **overrides):
     """Create a producer that reports success only once Kafka has the event, and gives up in bounded time."""
     settings = dict(
         bootstrap_servers=bootstrap_servers,
-        acks="all",                # kafka-python 3's default, spelled out: the 200 depends on it
+        acks="all",  # kafka-python 3's default, spelled out: the 200 depends on it
         # No waiting for company: a lone click goes at once, and under load the clicks that arrive while a
         # request is in flight share the next batch anyway. linger_ms=1 cost a lone click 1.3 ms (see
         # docs/performance.md).
@@ -80,7 +80,9 @@ def read_json_body():
     except UnicodeDecodeError:
         raise BadRequest("The body is not valid UTF-8 text.") from None
     except json.JSONDecodeError as error:
-        raise BadRequest(f"The body is not valid JSON: {error.msg} (line {error.lineno}, column {error.colno}).") from None
+        raise BadRequest(
+            f"The body is not valid JSON: {error.msg} (line {error.lineno}, column {error.colno})."
+        ) from None
     except RecursionError:
         raise BadRequest(f"The JSON is nested too deeply (more than {MAX_DEPTH} levels).") from None
     except ValueError as error:  # NaN, Infinity, or an integer of more than 4300 digits
@@ -90,8 +92,10 @@ def read_json_body():
     try:  # 1e999 reads as infinity, and a lone surrogate cannot be UTF-8: consumers could not read either
         json.dumps(data, ensure_ascii=False, allow_nan=False).encode("utf-8")
     except ValueError:
-        raise BadRequest("The JSON has a number too large for a float (such as 1e999) or a lone surrogate "
-                         "such as \\ud800: send finite numbers and valid Unicode text.") from None
+        raise BadRequest(
+            "The JSON has a number too large for a float (such as 1e999) or a lone surrogate "
+            "such as \\ud800: send finite numbers and valid Unicode text."
+        ) from None
     return data
 
 
@@ -120,8 +124,9 @@ class ProducerSlot:
                 left = deadline - time.monotonic() - MAX_BLOCK_S  # leave time for send() afterwards
                 if left <= 0.1:
                     raise KafkaTimeoutError("no time left to connect to Kafka")
-                self.producer = make_producer(self.bootstrap_servers, bootstrap_timeout_s=min(3.0, left),
-                                              **self.settings)
+                self.producer = make_producer(
+                    self.bootstrap_servers, bootstrap_timeout_s=min(3.0, left), **self.settings
+                )
             return self.producer
         finally:
             self.lock.release()
@@ -154,13 +159,19 @@ def create_app(config=None):
     """Build the reference ingest app; `config` overrides the settings (tests pass a dict)."""
     settings = load_settings()
     app = Flask(__name__)
-    app.config.update(KAFKA_BOOTSTRAP_SERVERS=settings.bootstrap_servers, CLICKS_TOPIC=settings.topic,
-                      REPLY_WITHIN_S=REPLY_WITHIN_S, RETRY_AFTER_S=contract.RETRY_AFTER_S, MAX_CONTENT_LENGTH=MAX_BODY_BYTES,
-                      KAFKA_PRODUCER=None,     # tests may hand in a producer of their own
-                      PRODUCER_SETTINGS={})    # overrides of make_producer's settings, e.g. linger_ms
+    app.config.update(
+        KAFKA_BOOTSTRAP_SERVERS=settings.bootstrap_servers,
+        CLICKS_TOPIC=settings.topic,
+        REPLY_WITHIN_S=REPLY_WITHIN_S,
+        RETRY_AFTER_S=contract.RETRY_AFTER_S,
+        MAX_CONTENT_LENGTH=MAX_BODY_BYTES,
+        KAFKA_PRODUCER=None,  # tests may hand in a producer of their own
+        PRODUCER_SETTINGS={},
+    )  # overrides of make_producer's settings, e.g. linger_ms
     app.config.update(config or {})
-    slot = ProducerSlot(app.config["KAFKA_BOOTSTRAP_SERVERS"], app.config["KAFKA_PRODUCER"],
-                        app.config["PRODUCER_SETTINGS"])
+    slot = ProducerSlot(
+        app.config["KAFKA_BOOTSTRAP_SERVERS"], app.config["KAFKA_PRODUCER"], app.config["PRODUCER_SETTINGS"]
+    )
     app.extensions["clickkit_producer"] = slot
 
     def unavailable(body):

@@ -46,8 +46,14 @@ class ServerProcess:
         """Start the server and wait until it answers HTTP, or raise with its log."""
         env = dict(os.environ, **self.env, CLICKS_TOPIC=self.topic, INGEST_PORT=str(self.port), PYTHONUNBUFFERED="1")
         with open(self.log_path, "w") as log:
-            self.process = subprocess.Popen(self.command, stdout=log, stderr=subprocess.STDOUT,
-                                            stdin=subprocess.DEVNULL, env=env, start_new_session=True)
+            self.process = subprocess.Popen(
+                self.command,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=env,
+                start_new_session=True,
+            )
         deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -56,8 +62,10 @@ class ServerProcess:
                 return self
             time.sleep(0.2)
         self.stop()
-        raise KitError(f"`{' '.join(self.command)}` did not start serving on port {self.port} within "
-                           f"{START_TIMEOUT_S:.0f}s. Its log, {self.log_path}, says:\n{self.log_tail()}")
+        raise KitError(
+            f"`{' '.join(self.command)}` did not start serving on port {self.port} within "
+            f"{START_TIMEOUT_S:.0f}s. Its log, {self.log_path}, says:\n{self.log_tail()}"
+        )
 
     def answers(self) -> bool:
         """Tell whether the server answers HTTP (any status counts: GET /clicks is a 405)."""

@@ -44,10 +44,20 @@ def serve_granian(host: str, port: int, workers: int, threads: int) -> None:
 
     # Spawned workers end through sys.exit, which runs atexit (forked ones end with os._exit, which does not).
     multiprocessing.set_start_method("spawn", force=True)
-    Granian("clickkit.ingest.serve:worker_app", factory=True, address=host, port=port, interface="wsgi",
-            workers=workers, blocking_threads=threads, websockets=False, workers_kill_timeout=GRACE_S,
-            # A request no thread is free for waits on its connection rather than in the worker's memory.
-            backpressure=threads, log_level="warning").serve()
+    Granian(
+        "clickkit.ingest.serve:worker_app",
+        factory=True,
+        address=host,
+        port=port,
+        interface="wsgi",
+        workers=workers,
+        blocking_threads=threads,
+        websockets=False,
+        workers_kill_timeout=GRACE_S,
+        # A request no thread is free for waits on its connection rather than in the worker's memory.
+        backpressure=threads,
+        log_level="warning",
+    ).serve()
 
 
 def serve_gunicorn(host: str, port: int, workers: int, threads: int) -> None:
@@ -58,9 +68,18 @@ def serve_gunicorn(host: str, port: int, workers: int, threads: int) -> None:
         """Build the reference app in each gunicorn worker."""
 
         def load_config(self):
-            options = {"bind": f"{host}:{port}", "workers": workers, "threads": threads, "worker_class": "gthread",
-                       "graceful_timeout": GRACE_S, "timeout": 60, "keepalive": 5, "accesslog": None,
-                       "loglevel": "warning", "worker_exit": close_worker_producer}
+            options = {
+                "bind": f"{host}:{port}",
+                "workers": workers,
+                "threads": threads,
+                "worker_class": "gthread",
+                "graceful_timeout": GRACE_S,
+                "timeout": 60,
+                "keepalive": 5,
+                "accesslog": None,
+                "loglevel": "warning",
+                "worker_exit": close_worker_producer,
+            }
             for key, value in options.items():
                 self.cfg.set(key, value)
 
@@ -90,16 +109,20 @@ def main(argv=None) -> None:
     parser.add_argument("--threads", type=int, default=DEFAULT_THREADS)
     parser.add_argument("--topic", default=None, help=f"topic to write to (default: {settings.topic})")
     parser.add_argument("--server", choices=SERVERS, default="granian")
-    parser.add_argument("--linger-ms", type=int, default=None,
-                        help="the producer's linger_ms (default: make_producer's, 0)")
+    parser.add_argument(
+        "--linger-ms", type=int, default=None, help="the producer's linger_ms (default: make_producer's, 0)"
+    )
     args = parser.parse_args(argv)
     # The workers build their app from the environment: granian starts them as fresh interpreters.
     if args.topic:
         os.environ["CLICKS_TOPIC"] = args.topic
     if args.linger_ms is not None:
         os.environ["CLICKKIT_LINGER_MS"] = str(args.linger_ms)
-    print(f"Serving the reference ingest app with {args.server} on http://{args.host}:{args.port}/clicks "
-          f"({args.workers} workers x {args.threads} threads); stop with Ctrl+C.", flush=True)
+    print(
+        f"Serving the reference ingest app with {args.server} on http://{args.host}:{args.port}/clicks "
+        f"({args.workers} workers x {args.threads} threads); stop with Ctrl+C.",
+        flush=True,
+    )
     SERVERS[args.server](args.host, args.port, args.workers, args.threads)
 
 

@@ -1,7 +1,7 @@
 """Write the student's kit: a git repository of one commit with the exercises, their helpers and no answer.
 
-    python -m clickkit.release DEST              (make release DEST=path)
-    python -m clickkit.release --answers DEST    (make answers DEST=path: to publish after the deadline)
+python -m clickkit.release DEST              (make release DEST=path)
+python -m clickkit.release --answers DEST    (make answers DEST=path: to publish after the deadline)
 """
 
 import argparse
@@ -21,18 +21,49 @@ STUDENT_FILES = Path(__file__).parent / "student"  # the release's own Makefile,
 # What the notebooks, make lab, make doctor, make check and the devcontainer need: nothing of the grader,
 # the reference endpoint (src/clickkit/ingest), the demo, bench or reliability.
 KIT_PATHS = [
-    ".devcontainer/Dockerfile", ".devcontainer/devcontainer.json", "docker-compose.yml", ".gitignore",
-    "conftest.py", "tests/kit_pytest", "tests/nbval_sanitize.cfg", "docs/setup.md", "docs/traffic.md",
-    "src/clickkit/__init__.py", "src/clickkit/config.py", "src/clickkit/contract.py", "src/clickkit/errors.py",
+    ".devcontainer/Dockerfile",
+    ".devcontainer/devcontainer.json",
+    "docker-compose.yml",
+    ".gitignore",
+    "conftest.py",
+    "tests/kit_pytest",
+    "tests/nbval_sanitize.cfg",
+    "docs/setup.md",
+    "docs/traffic.md",
+    "src/clickkit/__init__.py",
+    "src/clickkit/config.py",
+    "src/clickkit/contract.py",
+    "src/clickkit/errors.py",
     "src/clickkit/ports.py",
-    "src/clickkit/schema.py", "src/clickkit/doctor.py", "src/clickkit/data", "src/clickkit/broker",
-    "src/clickkit/traffic", "src/clickkit/course/__init__.py", "src/clickkit/course/checks.py",
-    "src/clickkit/course/check_cells.py", "src/clickkit/course/selfcheck.py", "src/clickkit/course/endpoint.py",
-    "src/clickkit/course/lab.py", "src/clickkit/course/notebook_server.py", "src/clickkit/course/stream.py",
+    "src/clickkit/schema.py",
+    "src/clickkit/doctor.py",
+    "src/clickkit/data",
+    "src/clickkit/broker",
+    "src/clickkit/traffic",
+    "src/clickkit/course/__init__.py",
+    "src/clickkit/course/checks.py",
+    "src/clickkit/course/check_cells.py",
+    "src/clickkit/course/selfcheck.py",
+    "src/clickkit/course/endpoint.py",
+    "src/clickkit/course/lab.py",
+    "src/clickkit/course/notebook_server.py",
+    "src/clickkit/course/stream.py",
 ]
 # The release's dependencies: the kit's own pins, for the packages the files above import.
-DEPENDENCIES = {"flask", "kafka-python", "jupyterlab", "ipython", "ipykernel", "requests", "tqdm", "nbformat",
-                "nbclient", "crc32c", "psutil", "matplotlib"}
+DEPENDENCIES = {
+    "flask",
+    "kafka-python",
+    "jupyterlab",
+    "ipython",
+    "ipykernel",
+    "requests",
+    "tqdm",
+    "nbformat",
+    "nbclient",
+    "crc32c",
+    "psutil",
+    "matplotlib",
+}
 DEV_DEPENDENCIES = {"pytest", "pytest-timeout", "nbval"}
 # Functions the release leaves out of a file it copies: schema.problems() checks an event as 02 and 03 ask the
 # student to (its first line is the whole of 02's Task 1), and nothing in the release calls it.
@@ -60,17 +91,37 @@ def pyproject() -> str:
     def strings(values):
         return "[" + ", ".join(f'"{value}"' for value in values) + "]"
 
-    lines = ['[build-system]', f'requires = {strings(kit["build-system"]["requires"])}',
-             f'build-backend = "{kit["build-system"]["build-backend"]}"', "",
-             "[project]", f'name = "{project["name"]}"', f'version = "{project["version"]}"',
-             f'description = "{project["description"]} (the student\'s kit)"', 'readme = "README.md"',
-             f'requires-python = "{project["requires-python"]}"', f"dependencies = {strings(deps)}", "",
-             "[project.optional-dependencies]", f"dev = {strings(dev)}", "",
-             "[tool.setuptools.packages.find]", 'where = ["src"]', "",
-             "[tool.setuptools.package-data]", 'clickkit = ["data/*"]', '"clickkit.course" = ["originals/*.ipynb"]', "",
-             "[tool.pytest.ini_options]", 'testpaths = ["tests", "notebooks"]', f'addopts = "{pytest_ini["addopts"]}"',
-             f'timeout = {pytest_ini["timeout"]}', f"filterwarnings = {strings(pytest_ini['filterwarnings'])}",
-             f"markers = {strings(pytest_ini['markers'])}", ""]
+    lines = [
+        "[build-system]",
+        f"requires = {strings(kit['build-system']['requires'])}",
+        f'build-backend = "{kit["build-system"]["build-backend"]}"',
+        "",
+        "[project]",
+        f'name = "{project["name"]}"',
+        f'version = "{project["version"]}"',
+        f'description = "{project["description"]} (the student\'s kit)"',
+        'readme = "README.md"',
+        f'requires-python = "{project["requires-python"]}"',
+        f"dependencies = {strings(deps)}",
+        "",
+        "[project.optional-dependencies]",
+        f"dev = {strings(dev)}",
+        "",
+        "[tool.setuptools.packages.find]",
+        'where = ["src"]',
+        "",
+        "[tool.setuptools.package-data]",
+        'clickkit = ["data/*"]',
+        '"clickkit.course" = ["originals/*.ipynb"]',
+        "",
+        "[tool.pytest.ini_options]",
+        'testpaths = ["tests", "notebooks"]',
+        f'addopts = "{pytest_ini["addopts"]}"',
+        f"timeout = {pytest_ini['timeout']}",
+        f"filterwarnings = {strings(pytest_ini['filterwarnings'])}",
+        f"markers = {strings(pytest_ini['markers'])}",
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -83,8 +134,9 @@ def copy_kit_path(relative: str, dest: Path) -> None:
         (dest / relative).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(source, dest / relative)
         if relative in LEFT_OUT:
-            (dest / relative).write_text(without_functions(source.read_text(encoding="utf-8"), LEFT_OUT[relative]),
-                                         encoding="utf-8")
+            (dest / relative).write_text(
+                without_functions(source.read_text(encoding="utf-8"), LEFT_OUT[relative]), encoding="utf-8"
+            )
 
 
 def without_functions(code: str, names: list) -> str:
@@ -92,7 +144,7 @@ def without_functions(code: str, names: list) -> str:
     lines = code.splitlines(keepends=True)
     for node in sorted(ast.parse(code).body, key=lambda node: -node.lineno):
         if isinstance(node, ast.FunctionDef) and node.name in names:
-            del lines[node.lineno - 1 - len(node.decorator_list):node.end_lineno]
+            del lines[node.lineno - 1 - len(node.decorator_list) : node.end_lineno]
     return "".join(lines).rstrip("\n") + "\n"
 
 
@@ -106,7 +158,10 @@ def solution_lines(solutions_dir: Path | None = None) -> dict:
     import keyword
     import re
 
-    generic = re.compile(r"return (True|False|None|-?\d+)|[a-z_]+ = (0|\[\]|\{\}|set\(\)|None)")
+    generic = re.compile(
+        # A bare return, a reset, or what the formatter leaves alone on a line: a name, a keyword argument.
+        r"return (True|False|None|-?\d+)|[a-z_]+ = (0|\[\]|\{\}|set\(\)|None)|[\w.]+,?|\w+=[\w.\"']+,?"
+    )
 
     import nbformat
 
@@ -117,8 +172,12 @@ def solution_lines(solutions_dir: Path | None = None) -> dict:
             for line in cell.source.splitlines():
                 if line.strip() in (BEGIN, END):
                     inside = line.strip() == BEGIN
-                elif inside and any(char.isalnum() for char in line) and line.strip(" :") not in keyword.kwlist \
-                        and not generic.fullmatch(line.strip()):
+                elif (
+                    inside
+                    and any(char.isalnum() for char in line)
+                    and line.strip(" :") not in keyword.kwlist
+                    and not generic.fullmatch(line.strip())
+                ):
                     found.setdefault(line.strip(), f"{path.name}, cell {number}")
                 elif not inside:
                     given.add(line.strip())
@@ -135,6 +194,7 @@ def answers_in(folder: Path, solutions_dir: Path | None = None) -> list:
             continue  # not text: no line of code in it
         if path.suffix == ".ipynb":  # a notebook's JSON: look at its cells' lines
             import nbformat
+
             text = "\n".join(cell.source for cell in nbformat.reads(text, as_version=4).cells)
         for number, line in enumerate(text.splitlines(), start=1):
             where = answers.get(line.strip())
@@ -164,8 +224,9 @@ def write_release(dest: Path) -> list:
     (dest / "pyproject.toml").write_text(pyproject(), encoding="utf-8")
     leaked = answers_in(dest)
     if leaked:
-        raise KitError(f"The release in {dest} holds lines of the solutions, so it was not committed: "
-                       + "; ".join(leaked[:5]))
+        raise KitError(
+            f"The release in {dest} holds lines of the solutions, so it was not committed: " + "; ".join(leaked[:5])
+        )
     git = ["git", "-C", str(dest)]
     env = {**os.environ, "GIT_AUTHOR_DATE": "2000-01-01T00:00:00Z", "GIT_COMMITTER_DATE": "2000-01-01T00:00:00Z"}
     subprocess.run([*git, "init", "-q", "-b", "main"], check=True)
@@ -187,8 +248,9 @@ def write_answers(dest: Path) -> list:
 
 def main(argv=None) -> int:
     """Write the student's kit, or with --answers what to publish after the deadline."""
-    parser = argparse.ArgumentParser(prog="python -m clickkit.release", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m clickkit.release", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("dest", type=Path, help="a new or empty folder, outside this checkout")
     parser.add_argument("--answers", action="store_true", help="write the solutions and the reference endpoint")
     args = parser.parse_args(argv)

@@ -45,9 +45,15 @@ class Tally:
 
     def row(self) -> dict:
         """Return this scenario's row of the report."""
-        return {"scenario": self.scenario, "requests": sum(self.statuses.values()) + self.unanswered,
-                "2xx": self.count(200), "4xx": self.count(400), "5xx": self.count(500),
-                "acknowledged_missing": self.acknowledged_missing, "duplicates": self.duplicates}
+        return {
+            "scenario": self.scenario,
+            "requests": sum(self.statuses.values()) + self.unanswered,
+            "2xx": self.count(200),
+            "4xx": self.count(400),
+            "5xx": self.count(500),
+            "acknowledged_missing": self.acknowledged_missing,
+            "duplicates": self.duplicates,
+        }
 
     def record(self, response, seconds: float, click_id=None) -> None:
         """Count one answer and note any way it breaks the endpoint's contract."""
@@ -143,7 +149,9 @@ def audit(bootstrap_servers: str, topic: str, *tallies: Tally) -> None:
     ids = count_ids(bootstrap_servers, topic, "click_id")
     strangers = set(ids) - set().union(*(tally.sent for tally in tallies))
     if strangers:
-        tallies[0].problems.append(f"{sum(ids[i] for i in strangers)} records on {topic} that no scenario sent, or without a click_id")
+        tallies[0].problems.append(
+            f"{sum(ids[i] for i in strangers)} records on {topic} that no scenario sent, or without a click_id"
+        )
     for tally in tallies:
         tally.audit = reconcile(tally.acknowledged, ids, sent=tally.sent)
         tally.facts["unacknowledged_on_topic"] = tally.audit.unacknowledged_on_topic

@@ -20,15 +20,15 @@ import requests
 
 from clickkit import contract
 from clickkit.broker.local import LocalKafka, start_on_free_ports
-from clickkit.errors import KitError
-from clickkit.reliability.flow import HTTP_TIMEOUT_S, Flow, Tally, audit, post, send_click
+from clickkit.broker.topics import create_topic, describe_topic
 from clickkit.config import load_settings
 from clickkit.course.notebook_server import BackgroundServer
-from clickkit.ports import free_port_pair
-from clickkit.tables import markdown_table
+from clickkit.errors import KitError
 from clickkit.ingest import app as ingest_app
 from clickkit.ingest.process import ServerProcess
-from clickkit.broker.topics import create_topic, describe_topic
+from clickkit.ports import free_port_pair
+from clickkit.reliability.flow import HTTP_TIMEOUT_S, Flow, Tally, audit, post, send_click
+from clickkit.tables import markdown_table
 from clickkit.traffic.generate import generate
 
 COLUMNS = ("scenario", "requests", "2xx", "4xx", "5xx", "acknowledged_missing", "duplicates")
@@ -66,8 +66,11 @@ BAD_CASES = [
     BadCase("missing Content-Type", b'{"ts_ingest": 1}', 415, content_type=None),
     BadCase("text/plain Content-Type", b'{"ts_ingest": 1}', 415, content_type="text/plain"),
     BadCase("form Content-Type", b"ts_ingest=1", 415, content_type="application/x-www-form-urlencoded"),
-    BadCase(f"body over {contract.MAX_BODY_KIB} KiB",
-            b'{"article_title": "' + b"x" * (contract.MAX_BODY_BYTES + 4_000) + b'"}', contract.TOO_LARGE),
+    BadCase(
+        f"body over {contract.MAX_BODY_KIB} KiB",
+        b'{"article_title": "' + b"x" * (contract.MAX_BODY_BYTES + 4_000) + b'"}',
+        contract.TOO_LARGE,
+    ),
     BadCase("unknown route", b'{"ts_ingest": 1}', 404, path="/click"),
     BadCase("GET /clicks", b"", 405, content_type=None, method="GET"),
     BadCase("PUT /clicks", b'{"ts_ingest": 1}', 405, method="PUT"),
@@ -144,16 +147,19 @@ def create_replicated_topic(bootstrap_servers: str, topic: str, partitions: int 
     # answer can list no partitions, or partitions without a leader yet.
     deadline = time.monotonic() + 60
     described, configs = describe_topic(bootstrap_servers, topic)
-    while (len(described) < partitions or any(p["leader_id"] < 0 for p in described)) \
-            and time.monotonic() < deadline:
+    while (len(described) < partitions or any(p["leader_id"] < 0 for p in described)) and time.monotonic() < deadline:
         time.sleep(0.5)
         described, configs = describe_topic(bootstrap_servers, topic)
     if len(described) < partitions:
-        raise KitError(f"Kafka lists {len(described)} of the {partitions} partitions of {topic} a minute after "
-                       "creating it: see each node's broker.log in the cluster's folder.")
-    return {"replicas": sorted({len(p["replica_nodes"]) for p in described}),
-            "min.insync.replicas": configs.get("min.insync.replicas"),
-            "leaders": {p["partition_index"]: p["leader_id"] for p in described}}
+        raise KitError(
+            f"Kafka lists {len(described)} of the {partitions} partitions of {topic} a minute after "
+            "creating it: see each node's broker.log in the cluster's folder."
+        )
+    return {
+        "replicas": sorted({len(p["replica_nodes"]) for p in described}),
+        "min.insync.replicas": configs.get("min.insync.replicas"),
+        "leaders": {p["partition_index"]: p["leader_id"] for p in described},
+    }
 
 
 def cluster_scenario(kafka: LocalKafka, topic: str = contract.TOPIC) -> Tally:
@@ -179,8 +185,13 @@ def shutdown_scenario(bootstrap_servers: str, topic: str, log_file: Path) -> Tal
     """Send SIGTERM to the recommended server (python -m clickkit.ingest.serve) while clicks flow into it."""
     tally = Tally("shutdown (SIGTERM)")
     port = free_port_pair()
-    server = ServerProcess(["clickkit.ingest.serve", "--port", port, "--workers", 2, "--threads", 4, "--topic", topic],
-                           port, topic, log_file, env={"KAFKA_BOOTSTRAP_SERVERS": bootstrap_servers}).start()
+    server = ServerProcess(
+        ["clickkit.ingest.serve", "--port", port, "--workers", 2, "--threads", 4, "--topic", topic],
+        port,
+        topic,
+        log_file,
+        env={"KAFKA_BOOTSTRAP_SERVERS": bootstrap_servers},
+    ).start()
     try:
         with Flow(f"http://127.0.0.1:{port}/clicks", tally, threads=4) as flow:
             flow.wait(lambda t: len(t.acknowledged) >= 30, 60, "30 clicks accepted before SIGTERM")

@@ -22,19 +22,31 @@ def rate(text: str) -> float:
 
 def parser() -> argparse.ArgumentParser:
     settings = load_settings()
-    cli = argparse.ArgumentParser(prog="python -m clickkit.traffic", description=(
-        "Send realistic click events from fake Wikipedia readers. Exits 0 only when every event was accepted."))
+    cli = argparse.ArgumentParser(
+        prog="python -m clickkit.traffic",
+        description=(
+            "Send realistic click events from fake Wikipedia readers. Exits 0 only when every event was accepted."
+        ),
+    )
     cli.add_argument("--count", type=int, help=f"how many events (default {DEFAULT_COUNT} unless --duration is given)")
     cli.add_argument("--duration", type=float, metavar="SECONDS", help="stop after this many seconds")
     cli.add_argument("--rate", type=float, default=0.0, metavar="EVENTS_PER_S", help="0 = as fast as possible")
     cli.add_argument("--concurrency", type=int, default=4, help="parallel HTTP requests (default 4)")
     cli.add_argument("--seed", type=int, default=0, help="the same seed gives the same events (default 0)")
     cli.add_argument("--url", default=settings.ingest_url, help=f"the endpoint (INGEST_URL, now {settings.ingest_url})")
-    cli.add_argument("--mode", choices=["http", "kafka", "stdout"], default="http",
-                     help="http: POST to --url; kafka: produce to the topic directly; stdout: print JSON lines")
+    cli.add_argument(
+        "--mode",
+        choices=["http", "kafka", "stdout"],
+        default="http",
+        help="http: POST to --url; kafka: produce to the topic directly; stdout: print JSON lines",
+    )
     cli.add_argument("--topic", default=settings.topic, help=f"topic for --mode kafka (default {settings.topic})")
-    cli.add_argument("--start-ms", type=int, help="ts_ingest of the first event, ms since the epoch (default: now, "
-                     f"or {DEFAULT_START_MS} with --mode stdout so that output is reproducible)")
+    cli.add_argument(
+        "--start-ms",
+        type=int,
+        help="ts_ingest of the first event, ms since the epoch (default: now, "
+        f"or {DEFAULT_START_MS} with --mode stdout so that output is reproducible)",
+    )
     cli.add_argument("--no-progress", action="store_true", help="no progress bar")
     dirt = cli.add_argument_group("dirty data and anomalies (each off by default; the value is a share of events)")
     dirt.add_argument("--null-rate", type=rate, default=0.0, help="one field set to null")
@@ -54,16 +66,33 @@ def main(argv=None) -> int:
         return 2
     count = args.count if args.count is not None or args.duration else DEFAULT_COUNT
     start_ms = args.start_ms or (DEFAULT_START_MS if args.mode == "stdout" else int(time.time() * 1000))
-    dirt = Dirt(nulls=args.null_rate, lowercase=args.lowercase_rate, missing=args.missing_rate,
-                burst=args.burst_rate, probes=args.probe_rate, burst_size=args.burst_size)
+    dirt = Dirt(
+        nulls=args.null_rate,
+        lowercase=args.lowercase_rate,
+        missing=args.missing_rate,
+        burst=args.burst_rate,
+        probes=args.probe_rate,
+        burst_size=args.burst_size,
+    )
     events = paced(generate(args.seed, start_ms, dirt), count, args.duration, args.rate)
-    target = {"http": args.url, "kafka": f"topic {args.topic} at {load_settings().bootstrap_servers}",
-              "stdout": "stdout"}[args.mode]
+    target = {
+        "http": args.url,
+        "kafka": f"topic {args.topic} at {load_settings().bootstrap_servers}",
+        "stdout": "stdout",
+    }[args.mode]
     how_many = f"{count} click events" if count else f"click events for {args.duration:g} s"
     print(f"Sending {how_many} to {target}...", file=sys.stderr)
     try:
-        summary = send(events, args.mode, url=args.url, bootstrap_servers=load_settings().bootstrap_servers,
-                       topic=args.topic, concurrency=args.concurrency, total=count, progress=not args.no_progress)
+        summary = send(
+            events,
+            args.mode,
+            url=args.url,
+            bootstrap_servers=load_settings().bootstrap_servers,
+            topic=args.topic,
+            concurrency=args.concurrency,
+            total=count,
+            progress=not args.no_progress,
+        )
     except KeyboardInterrupt:
         print("Interrupted: events in flight may or may not have arrived.", file=sys.stderr)
         return 130

@@ -35,21 +35,27 @@ BROWSERS = {
     "unknown": {"unknown": 70, "chrome": 30},
 }
 # BE on 1,340 of 1,633 lines; the rest mostly from neighbours.
-COUNTRIES = {"BE": 1340, "NL": 95, "FR": 70, "DE": 35, "LU": 25, "GB": 22, "US": 20, "ES": 8, "IT": 8,
-             "PL": 5, "IN": 5}
-PROBE_PATHS = ("admin", "admin/login.php", "admin/config.php", "administrator/index.php", "wp-admin/",
-               "admin/.env", "phpmyadmin/")
+COUNTRIES = {"BE": 1340, "NL": 95, "FR": 70, "DE": 35, "LU": 25, "GB": 22, "US": 20, "ES": 8, "IT": 8, "PL": 5, "IN": 5}
+PROBE_PATHS = (
+    "admin",
+    "admin/login.php",
+    "admin/config.php",
+    "administrator/index.php",
+    "wp-admin/",
+    "admin/.env",
+    "phpmyadmin/",
+)
 
 
 @dataclass(frozen=True)
 class Dirt:
     """How often each kind of dirty data or anomaly appears (a share of events, 0 = never)."""
 
-    nulls: float = 0.0       # one field set to null
-    lowercase: float = 0.0   # country code in lower case
-    missing: float = 0.0     # some fields left out
-    burst: float = 0.0       # chance per event that one visitor starts a DDoS-like burst
-    probes: float = 0.0      # an /admin-like URL instead of an article
+    nulls: float = 0.0  # one field set to null
+    lowercase: float = 0.0  # country code in lower case
+    missing: float = 0.0  # some fields left out
+    burst: float = 0.0  # chance per event that one visitor starts a DDoS-like burst
+    probes: float = 0.0  # an /admin-like URL instead of an article
     burst_size: int = 50
 
 
@@ -73,8 +79,12 @@ def new_visitor(rng: random.Random) -> dict:
     """Draw the visitor_* fields of one visitor, with platform, OS and browser that fit together."""
     platform = pick(rng, PLATFORMS)
     os_name = pick(rng, OSES[platform])
-    return {"visitor_platform": platform, "visitor_os": os_name, "visitor_browser": pick(rng, BROWSERS[os_name]),
-            "visitor_country": pick(rng, COUNTRIES)}
+    return {
+        "visitor_platform": platform,
+        "visitor_os": os_name,
+        "visitor_browser": pick(rng, BROWSERS[os_name]),
+        "visitor_country": pick(rng, COUNTRIES),
+    }
 
 
 def page_views(rng: random.Random, titles: list[str], popularity: list[float]):
@@ -84,14 +94,30 @@ def page_views(rng: random.Random, titles: list[str], popularity: list[float]):
     while True:
         page_length = rng.randint(1500, 30000)  # pixels
         timer = height = 0
-        yield now, {"article": article_url(title), "article_title": title, "visitor_page_timer": 0,
-                    "visitor_page_height": 0, **visitor}
+        yield (
+            now,
+            {
+                "article": article_url(title),
+                "article_title": title,
+                "visitor_page_timer": 0,
+                "visitor_page_height": 0,
+                **visitor,
+            },
+        )
         for _ in range(rng.choice((0, 1, 2, 3, 4, 5, 6))):
             step = int(rng.lognormvariate(8.3, 0.9))  # ms between scrolls: a median of about 4 s
             timer += step
             height = min(page_length, height + rng.randint(200, 4000))
-            yield now + timer, {"article": article_url(title), "article_title": title, "visitor_page_timer": timer,
-                                "visitor_page_height": height, **visitor}
+            yield (
+                now + timer,
+                {
+                    "article": article_url(title),
+                    "article_title": title,
+                    "visitor_page_timer": timer,
+                    "visitor_page_height": height,
+                    **visitor,
+                },
+            )
         if rng.random() > 0.65:  # about a third of page views end the visit
             return
         now += timer + rng.randint(300, 8000)
@@ -165,4 +191,3 @@ def burst(rng: random.Random, ts: int, event: dict, dirt: Dirt):
 def take(events, count: int) -> list[dict]:
     """Return the first `count` events."""
     return list(itertools.islice(events, count))
-

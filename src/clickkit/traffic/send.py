@@ -24,10 +24,10 @@ class Summary:
     """What happened to the events: each one sent ends up accepted, rejected or failed."""
 
     sent: int = 0
-    accepted: int = 0   # 2xx, or acknowledged by Kafka
-    rejected: int = 0   # 4xx: retrying would not help
-    retried: int = 0    # extra attempts after a connection error or a 5xx
-    failed: int = 0     # still not accepted after every retry
+    accepted: int = 0  # 2xx, or acknowledged by Kafka
+    rejected: int = 0  # 4xx: retrying would not help
+    retried: int = 0  # extra attempts after a connection error or a 5xx
+    failed: int = 0  # still not accepted after every retry
     elapsed_s: float = 0.0
     problems: list = field(default_factory=list)  # the first few error messages, to show the user
 
@@ -71,8 +71,16 @@ class HttpSender:
     def __init__(self, url: str, retries: int = 5, backoff_s: float = 0.2, timeout_s: float = 10.0):
         self.url, self.timeout_s = url, timeout_s
         # urllib3 does the retrying and honours the endpoint's Retry-After; allowed_methods=None lets it retry POST.
-        self.retry = Retry(total=retries, connect=3, backoff_factor=backoff_s, backoff_max=5, status_forcelist=RETRIED_STATUSES,
-                           allowed_methods=None, raise_on_status=False, respect_retry_after_header=True)
+        self.retry = Retry(
+            total=retries,
+            connect=3,
+            backoff_factor=backoff_s,
+            backoff_max=5,
+            status_forcelist=RETRIED_STATUSES,
+            allowed_methods=None,
+            raise_on_status=False,
+            respect_retry_after_header=True,
+        )
         self.local = threading.local()  # one requests.Session per thread: sessions are not thread-safe
         self.unreachable_in_a_row = 0  # a few in a row mean nothing listens: stop instead of retrying for ages
 
@@ -91,8 +99,10 @@ class HttpSender:
                 summary.failed += 1
                 summary.retried += self.retry.connect
                 self.unreachable_in_a_row += 1
-                summary.note(f"No answer from {self.url} ({type(error).__name__}): is the endpoint running? "
-                             "Start it, or point --url (INGEST_URL) at it.")
+                summary.note(
+                    f"No answer from {self.url} ({type(error).__name__}): is the endpoint running? "
+                    "Start it, or point --url (INGEST_URL) at it."
+                )
             return
         with lock:
             self.unreachable_in_a_row = 0
@@ -137,11 +147,14 @@ def send_kafka(events, bootstrap_servers: str, topic: str, summary: Summary, bar
     from clickkit.broker import topics
 
     try:
-        producer = topics.producer(bootstrap_servers, timeout_s=5.0, linger_ms=5, delivery_timeout_ms=15000,
-                                   max_block_ms=10000)
+        producer = topics.producer(
+            bootstrap_servers, timeout_s=5.0, linger_ms=5, delivery_timeout_ms=15000, max_block_ms=10000
+        )
     except KafkaError as error:
-        summary.note(f"Kafka is not reachable at {bootstrap_servers} ({error!r}): start it with 'make kafka-up' "
-                     "or set KAFKA_BOOTSTRAP_SERVERS.")
+        summary.note(
+            f"Kafka is not reachable at {bootstrap_servers} ({error!r}): start it with 'make kafka-up' "
+            "or set KAFKA_BOOTSTRAP_SERVERS."
+        )
         summary.failed = summary.sent = sum(1 for _ in events)
         return
     pending = deque()
@@ -158,7 +171,7 @@ def send_kafka(events, bootstrap_servers: str, topic: str, summary: Summary, bar
             summary.accepted += 1
         elif attempt < retries:
             summary.retried += 1
-            time.sleep(0.2 * 2 ** attempt)
+            time.sleep(0.2 * 2**attempt)
             return submit(event, attempt + 1)
         else:
             summary.failed += 1
@@ -194,12 +207,28 @@ def send_stdout(events, summary: Summary, out) -> None:
     out.flush()
 
 
-def send(events, mode: str = "http", url: str = "", bootstrap_servers: str = "", topic: str = contract.TOPIC,
-         concurrency: int = 4, total=None, progress: bool = True, out=None) -> Summary:
+def send(
+    events,
+    mode: str = "http",
+    url: str = "",
+    bootstrap_servers: str = "",
+    topic: str = contract.TOPIC,
+    concurrency: int = 4,
+    total=None,
+    progress: bool = True,
+    out=None,
+) -> Summary:
     """Send the events one way or another, with a progress bar, and return the summary."""
     summary, start = Summary(), time.monotonic()
-    bar = tqdm(total=total, unit="event", desc=mode, disable=not progress or mode == "stdout",
-               file=sys.stderr, mininterval=0.5, smoothing=0.1)
+    bar = tqdm(
+        total=total,
+        unit="event",
+        desc=mode,
+        disable=not progress or mode == "stdout",
+        file=sys.stderr,
+        mininterval=0.5,
+        smoothing=0.1,
+    )
     try:
         if mode == "http":
             send_http(events, url, concurrency, summary, bar)

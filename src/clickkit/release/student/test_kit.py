@@ -9,8 +9,11 @@ import pytest
 from clickkit.course import selfcheck
 
 ROOT = Path(__file__).resolve().parents[1]
-MODULES = sorted(".".join(path.relative_to(ROOT / "src").with_suffix("").parts).removesuffix(".__init__")
-                 for path in (ROOT / "src" / "clickkit").rglob("*.py") if path.name != "__main__.py")
+MODULES = sorted(
+    ".".join(path.relative_to(ROOT / "src").with_suffix("").parts).removesuffix(".__init__")
+    for path in (ROOT / "src" / "clickkit").rglob("*.py")
+    if path.name != "__main__.py"
+)
 
 
 @pytest.mark.parametrize("name", MODULES)
