@@ -1,8 +1,7 @@
 """The grader's pytest plugin: after nbval has run a submission's cells, test its live endpoint, one test per check.
 
-Run one submission by hand (the grader prints this command for each one in its log):
-
-    python -m pytest submission.ipynb -p clickkit.grading.plugin --nbval --nbval-lax --grade-results=out.json
+grade.py runs it once per submission, inside the sandbox it prepares (the variables of sandbox.py name the
+submission's folder, user, broker link and Kafka port); to grade one notebook again, give it to make grade.
 """
 
 import json
