@@ -2,6 +2,8 @@
 # make test-devcontainer: docker-compose.yml and the devcontainer, run for real with a private Docker engine.
 # What it does and needs: README.md beside this file. Exits non-zero on the first failed step.
 set -euo pipefail
+# One compound command, read whole before it runs: a file bash reads as it goes would misbehave if edited meanwhile.
+{
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
@@ -228,3 +230,5 @@ inside 'make test' 2>&1 | tee "$RUN/make-test.log" || status=$?
 summary=$(grep -E '^=+ .*(passed|failed|error).* in [0-9.]+s' "$RUN/make-test.log" | tail -1 | tr -d '=' | sed 's/^ *//; s/ *$//')
 say "inside the devcontainer, make test: ${summary:-no pytest summary line}"
 [ "$status" = 0 ] || fail "make test in the devcontainer (exit $status)"
+exit 0
+}
