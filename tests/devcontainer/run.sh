@@ -168,6 +168,21 @@ mkdir "$RUN/clickkit"
 chown -R 1000:1000 "$RUN/clickkit"
 WORK=$RUN/clickkit
 compose() { docker compose --project-directory "$WORK" -f "$WORK/$COMPOSE_NAME" "$@"; }
+# What a failed step shows: each container's state, its last healthcheck's output, the end of each log.
+diagnose() {
+  local id
+  for id in $(compose ps --all --quiet 2>/dev/null); do
+    docker inspect "$id" | "$KIT_PYTHON" -c 'import json, sys
+container = json.load(sys.stdin)[0]
+state, health = container["State"], container["State"].get("Health")
+print("%s: %s, exit code %s%s" % (container["Name"][1:], state["Status"], state["ExitCode"],
+                                  ", " + health["Status"] if health else ""))
+if health and health["Log"]:
+    last = health["Log"][-1]
+    print("  its last healthcheck exited %s: %s" % (last["ExitCode"], last["Output"].strip()[-600:]))'
+  done
+  compose logs --no-color --tail 15 || true
+}
 
 # --- docker compose: the student's path without VS Code --------------------------------------------------------
 say "STUDENT_UID=0 docker compose build workspace (a root user following the compose file's hint)"
@@ -176,11 +191,11 @@ STUDENT_UID=0 compose build --quiet workspace
 say "docker compose build workspace"
 compose build workspace
 say "docker compose up -d"
-compose up -d || { compose logs --tail 40; fail "docker compose up -d"; }
+compose up -d || { diagnose; fail "docker compose up -d"; }
 
 kafka_id=$(compose ps -q kafka)
 health=$(docker inspect --format '{{.State.Health.Status}}' "$kafka_id")
-[ "$health" = healthy ] || { compose logs --tail 40 kafka; fail "kafka is $health, not healthy"; }
+[ "$health" = healthy ] || { diagnose; fail "kafka is $health, not healthy"; }
 say "kafka: healthy"
 
 say "waiting for JupyterLab on the published port 127.0.0.1:${JUPYTER_PORT:-8888} (make lab installs the kit first)"
@@ -194,7 +209,7 @@ print(json.load(urllib.request.urlopen(sys.argv[1], timeout=5))["version"])' "$j
   [ "$(docker inspect --format '{{.State.Running}}' "$(compose ps -aq workspace)")" = true ] || break
   sleep 5
 done
-[ -n "$answered" ] || { compose logs --tail 40 workspace; fail "JupyterLab does not answer at $jupyter_url"; }
+[ -n "$answered" ] || { diagnose; fail "JupyterLab does not answer at $jupyter_url"; }
 say "JupyterLab: answers at $jupyter_url (Jupyter Server $answered)"
 
 token=$(cat /proc/sys/kernel/random/uuid)
@@ -202,7 +217,7 @@ say "localhost:9092 from the namespace: a Kafka client's round trip, then a toke
 (cd "$REPO" && KAFKA_BOOTSTRAP_SERVERS=localhost:9092 in_ns "$KIT_PYTHON" "$HERE/roundtrip.py" produce "$token") \
   || fail "Kafka clients on the host side (localhost:9092)"
 compose exec -T workspace /home/student/venv/bin/python tests/devcontainer/roundtrip.py consume "$token" \
-  || { compose logs --tail 40 workspace; fail "the workspace does not reach the broker behind localhost:9092 at its KAFKA_BOOTSTRAP_SERVERS"; }
+  || { diagnose; fail "the workspace does not reach the broker behind localhost:9092 at its KAFKA_BOOTSTRAP_SERVERS"; }
 compose down --volumes
 
 # --- the devcontainer, as VS Code brings it up ------------------------------------------------------------------
