@@ -179,7 +179,7 @@ print("%s: %s, exit code %s%s" % (container["Name"][1:], state["Status"], state[
                                   ", " + health["Status"] if health else ""))
 if health and health["Log"]:
     last = health["Log"][-1]
-    print("  its last healthcheck exited %s: %s" % (last["ExitCode"], last["Output"].strip()[-600:]))'
+    print("  its last healthcheck exited %s: %s" % (last["ExitCode"], last["Output"].strip()[:600]))'
   done
   compose logs --no-color --tail 15 || true
 }

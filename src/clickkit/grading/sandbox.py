@@ -76,10 +76,12 @@ def command(argv: list[str], folder: Path, uid: int, files: dict | None = None, 
                 # ipykernel quits when its parent is pid 1, as it is in a new pid namespace: --die-with-parent does that job.
                 "--unsetenv", "JPY_PARENT_PID", "--setenv", "HOME", str(folder), "--setenv", "TMPDIR", "/tmp",
                 "--setenv", "MPLCONFIGDIR", "/tmp", "--setenv", "IPYTHONDIR", "/tmp/ipython"]
+    sandbox += ["--remount-ro", "/"]  # last: without root, the user namespace's user owns bwrap's root folder
     limit = [shutil.which("prlimit") or "prlimit", f"--as={limits.memory_bytes}", f"--nproc={limits.processes}",
              f"--fsize={limits.file_bytes}"]
     if os.geteuid() != 0:  # an instructor without root: a user namespace instead of a user of its own
-        return sandbox[:1] + ["--unshare-user"] + sandbox[1:] + ["--"] + limit + ["--"] + argv
+        user = ["--unshare-user", "--uid", str(uid), "--gid", str(uid)]
+        return sandbox[:1] + user + sandbox[1:] + ["--"] + limit + ["--"] + argv
     user = [shutil.which("setpriv") or "setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
             "--inh-caps=-all", "--bounding-set=-all"]
     return sandbox + ["--"] + limit + ["--"] + user + ["--"] + argv
