@@ -61,8 +61,6 @@ SUBNET=
 FORWARD_BEFORE=$(cat /proc/sys/net/ipv4/ip_forward)
 export DOCKER_HOST=unix://$RUN/docker.sock DOCKER_CONFIG=$RUN/docker-config
 export PATH=$RUN/bin:$PATH
-# Debian's engine has no buildx: compose builds with the engine's own builder, and need not warn about it.
-export COMPOSE_BAKE=false
 
 cleanup() {
   local status=$?

@@ -100,12 +100,12 @@ kafka_standin_hash() {
 }
 
 # apache/kafka:N: Debian trixie (minbase) with Debian's OpenJDK 21, Kafka's jars from Maven Central (the ones
-# `make kafka-up` runs), a launcher that reads the same environment variables, and the tools the kit uses.
+# `make kafka-up` runs), a launcher that runs the image's set-up code from those jars, and the tools the kit uses.
 kafka_standin() {
   local root=$1 tool
   mmdebstrap --quiet --variant=minbase --include="$KAFKA_PACKAGES" "$STANDIN_SUITE" "$root" "$DEBIAN_MIRROR"
-  mkdir -p "$root/opt/kafka/libs" "$root/opt/kafka/bin" "$root/opt/kafka/config" "$root/etc/kafka/docker" \
-           "$root/var/lib/kafka/data"
+  mkdir -p "$root/opt/kafka/libs" "$root/opt/kafka/bin" "$root/opt/kafka/config" "$root/etc/kafka/docker/defaults" \
+           "$root/mnt/shared/config" "$root/var/lib/kafka/data"
   cp "$KAFKA_LIBS"/*.jar "$root/opt/kafka/libs/"
   cp "$HERE/kafka/log4j2.properties" "$HERE/kafka/tools-log4j2.properties" "$root/opt/kafka/config/"
   install -m 0755 "$HERE/kafka/run" "$root/etc/kafka/docker/run"
@@ -116,7 +116,7 @@ kafka_standin() {
   done
   # The official image runs as appuser (uid 1000), who owns the data folder and the configuration.
   chroot "$root" useradd --uid 1000 --no-create-home --home-dir /opt/kafka --shell /bin/bash appuser
-  chroot "$root" chown -R appuser /var/lib/kafka /opt/kafka/config
+  chroot "$root" chown -R appuser /var/lib/kafka /opt/kafka/config /mnt/shared/config
 }
 
 kafka_standin_changes() {
