@@ -104,7 +104,7 @@ if [ ! -x "$COMPOSE_BIN" ]; then
     source_dir=$(go mod download -json "github.com/docker/compose/v2@$COMPOSE_VERSION" \
                  | "$KIT_PYTHON" -c 'import json, sys; print(json.load(sys.stdin)["Dir"])')
     # Its go.mod has exclude directives, so `go install module@version` refuses it: build it as the main module.
-    rm -rf "$CACHE/compose/src" && cp -r "$source_dir" "$CACHE/compose/src" && chmod -R u+w "$CACHE/compose/src"
+    mkdir -p "$CACHE/compose" && rm -rf "$CACHE/compose/src" && cp -r "$source_dir" "$CACHE/compose/src" && chmod -R u+w "$CACHE/compose/src"
     cd "$CACHE/compose/src"
     go build -ldflags "-s -w -X github.com/docker/compose/v2/internal.Version=$COMPOSE_VERSION" \
       -o "$COMPOSE_BIN.part" ./cmd
