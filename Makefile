@@ -7,7 +7,8 @@ READY := $(VENV)/.installed
 PYTEST_ARGS ?=
 
 .PHONY: help setup doctor lab test test-fast kafka-up kafka-down kafka-status cluster-up cluster-down \
-        exercises fake-website demo-site demo bench bench-variants reliability grade check clean test-devcontainer
+        exercises fake-website demo-site demo bench bench-variants reliability grade check release answers clean \
+        test-devcontainer
 
 help:
 	@echo "make lab        start Kafka and JupyterLab on the notebooks"
@@ -18,6 +19,7 @@ help:
 	@echo "make exercises | fake-website ARGS=... | demo-site | bench | bench-variants | reliability | grade SUBMISSIONS=path"
 	@echo "make demo       the classroom demo: site, endpoint, live page (ARGS='--host 0.0.0.0' for phones)"
 	@echo "make grade SUBMISSIONS=folder JOBS=2 | check NOTEBOOK=path (a student's own checks)"
+	@echo "make release DEST=path  the student's kit, no answers | answers DEST=path  what to publish after the deadline"
 	@echo "make setup      only the set-up: the virtual environment and its dependencies"
 	@echo "make doctor     check the set-up (Python, Java, Maven, Docker, ports, Kafka): one line each, with the fix"
 
@@ -97,7 +99,16 @@ grade: $(READY)
 
 check: $(READY)
 	@test -n "$(NOTEBOOK)" || { echo "Usage: make check NOTEBOOK=notebooks/01-ingest-api.ipynb"; exit 2; }
-	$(BIN)/python -m clickkit.grading --visible "$(NOTEBOOK)"
+	$(BIN)/python -m clickkit.course.selfcheck "$(NOTEBOOK)"
+
+release: $(READY)
+	@test -n "$(DEST)" || { echo "Usage: make release DEST=../clickkit-student (a new folder, outside this checkout)"; exit 2; }
+	$(BIN)/python -m clickkit.release "$(DEST)"
+
+# After the deadline: the solutions and the reference endpoint, to publish on the course's page.
+answers: $(READY)
+	@test -n "$(DEST)" || { echo "Usage: make answers DEST=../clickkit-answers (a new folder)"; exit 2; }
+	$(BIN)/python -m clickkit.release --answers "$(DEST)"
 
 clean: kafka-down cluster-down
 	rm -rf .kit

@@ -39,6 +39,18 @@
     return region && region.length === 2 ? region.toUpperCase() : null;
   }
 
+  // A random UUID (version 4) per event, so that a consumer can drop a click it has already processed.
+  // crypto.randomUUID() exists only on https:// and localhost pages; phones open the demo over plain
+  // http://, where crypto.getRandomValues() still works.
+  function eventId() {
+    if (crypto.randomUUID) return crypto.randomUUID();
+    var bytes = crypto.getRandomValues(new Uint8Array(16));
+    bytes[6] = (bytes[6] & 0x0f) | 0x40;  // version 4
+    bytes[8] = (bytes[8] & 0x3f) | 0x80;  // the RFC 4122 variant
+    var hex = Array.prototype.map.call(bytes, function (b) { return (b + 0x100).toString(16).slice(1); }).join("");
+    return [hex.slice(0, 8), hex.slice(8, 12), hex.slice(12, 16), hex.slice(16, 20), hex.slice(20)].join("-");
+  }
+
   function article() {
     var canonical = document.querySelector("link[rel=canonical]");
     return canonical ? canonical.href : location.href;
@@ -54,7 +66,8 @@
       visitor_platform: platform(),
       visitor_os: os(),
       visitor_browser: browser(),
-      visitor_country: country()
+      visitor_country: country(),
+      event_id: eventId()
     };
     sent += 1;
     // keepalive lets the request finish even when the click navigates away from the page.

@@ -1,7 +1,9 @@
-"""The click event: its fields, a sample, and the rules an event that is not dirty follows.
+"""The click event: its fields, its optional event id, a sample, and the rules an event that is not dirty follows.
 
 The generator, the rubric, the benchmark, the tracker's tests and the docs all take the fields from here.
 """
+
+import uuid
 
 # name -> (JSON type, what it holds)
 FIELDS = {
@@ -17,6 +19,12 @@ FIELDS = {
 }
 NAMES = tuple(FIELDS)
 PLATFORMS = ("mobile", "desktop", "tablet")
+# Not one of the nine fields above: an id the click gets where it is born, so that a consumer can drop a
+# click it has already processed. Optional: the endpoint accepts and stores clicks with or without one.
+EVENT_ID = "event_id"
+EVENT_ID_MEANING = ("a random UUID (version 4, text such as \"9f1c...\") given where the click is born, in the "
+                    "generator and the tracker; a click sent twice keeps its id. Optional: the endpoint accepts "
+                    "clicks without one")
 
 SAMPLE = {
     "ts_ingest": 1718000000000,
@@ -36,6 +44,14 @@ def sample(**changes) -> dict:
     return {**SAMPLE, **changes}
 
 
+def is_uuid(value) -> bool:
+    """Tell whether a value is a UUID written as text, such as "9f1c0a52-3d2e-4c1b-8e5f-2a6b7c8d9e0f"."""
+    try:
+        return isinstance(value, str) and str(uuid.UUID(value)) == value.lower()
+    except ValueError:
+        return False
+
+
 def problems(event) -> list:
     """Return what makes an event dirty (missing or extra fields, wrong types or values), or []."""
     if not isinstance(event, dict):
@@ -47,6 +63,8 @@ def problems(event) -> list:
             found.append(f"{name} is {value!r}, not {kind.__name__}")
     if isinstance(event.get("visitor_platform"), str) and event["visitor_platform"] not in PLATFORMS:
         found.append(f"visitor_platform {event['visitor_platform']!r} is not one of {PLATFORMS}")
+    if EVENT_ID in event and not is_uuid(event[EVENT_ID]):
+        found.append(f"{EVENT_ID} {event[EVENT_ID]!r} is not a UUID")
     country = event.get("visitor_country")
     if isinstance(country, str) and not (len(country) == 2 and country.isupper()):
         found.append(f"visitor_country {country!r} is not two capitals")

@@ -76,7 +76,14 @@ def test_bad_markers_are_errors_that_name_file_and_cell(source, complaint):
     assert "09-demo.ipynb, cell 2" in str(raised.value)
 
 
-def test_exercise_has_no_outputs_no_ids_an_exercise_title_and_tolerated_checks():
+def test_a_solution_cell_without_an_id_is_named():
+    solution = notebook(("markdown", "# 09 · Demo (solution)", ()), ("code", "x = 1", ()))
+    del solution.cells[1]["id"]
+    with pytest.raises(MarkerError, match="09-demo.ipynb, cell 2 has no cell id"):
+        make_exercise(solution, "09-demo.ipynb")
+
+
+def test_exercise_has_no_outputs_the_solutions_ids_an_exercise_title_and_tolerated_checks():
     solution = notebook(
         ("markdown", "# 09 · Demo (solution)\n\nText.", ()),
         ("code", f"def f():\n    {BEGIN}\n    return 1\n    {END}", ("endpoint",)),
@@ -88,7 +95,7 @@ def test_exercise_has_no_outputs_no_ids_an_exercise_title_and_tolerated_checks()
     assert first.source == "# 09 · Demo (exercise)\n\nText."
     assert endpoint.metadata["tags"] == ["endpoint"]
     assert check.metadata["tags"] == ["check", "raises-exception"]
-    assert all("id" not in cell for cell in exercise.cells)
+    assert [cell.id for cell in exercise.cells] == [cell.id for cell in solution.cells]
     code_cells = [cell for cell in exercise.cells if cell.cell_type == "code"]
     assert all(cell.outputs == [] and cell.execution_count is None for cell in code_cells)
 

@@ -75,6 +75,8 @@ def test_reading_an_article_in_chromium_sends_sensible_events_to_kafka(bootstrap
         assert (event["visitor_platform"], event["visitor_os"], event["visitor_browser"]) == (
             "desktop", "linux", "chrome")
         assert event["visitor_country"] == "BE"
+    # Each event is born with an id of its own (schema.problems() above checks that it is a UUID).
+    assert len({event[schema.EVENT_ID] for event in events}) == len(events), json.dumps(events, indent=1)
 
 
 def test_the_site_forwards_clicks_and_says_what_to_do_when_the_endpoint_is_down():

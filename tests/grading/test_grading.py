@@ -1,50 +1,70 @@
-"""The grader against the real broker: a generated class, sandboxed, scored check by check, with a class view."""
+"""The grader against the real broker: a generated class, sandboxed, scored check by check, with a class view.
+
+One class of 40 is graded once, two at a time, and shared by the tests below: the solution, the untouched
+exercise, a file that is not a notebook, the faults of grading_samples.py, the attacks of attacks.py, and an
+honest copy of the solution (a victim) after each attack, so that every attack is graded beside one.
+"""
 
 import csv
 import io
 import subprocess
+import threading
+import time
 from contextlib import redirect_stdout
 from pathlib import Path
 
 import pytest
+from kafka import TopicPartition
 
-from clickkit.grading import grade as grading
-from clickkit.grading import rubric
-from clickkit.grading import sandbox
+from attacks import ATTACKS, write_attack
+from clickkit.broker import topics
 from clickkit.config import REPO_ROOT
+from clickkit.errors import GraderError
+from clickkit.grading import brokers as private_brokers
+from clickkit.grading import grade as grading
+from clickkit.grading import rubric, sandbox
 from grading_samples import EVERYTHING, SAMPLES, write_sample
 
-pytestmark = pytest.mark.timeout(600)  # one grading run of a class of 16, shared by the tests below
+# One grading run of a class of 40, shared by the tests below, on the grader's own brokers (Java).
+pytestmark = [pytest.mark.timeout(1800), pytest.mark.kafka]
 
 SOLUTION = REPO_ROOT / "solutions" / "01-ingest-api.ipynb"
 EXERCISE = REPO_ROOT / "notebooks" / "01-ingest-api.ipynb"
 EXPECTED_LOST = {"solution": set(), "exercise-untouched": EVERYTHING, "not-a-notebook": EVERYTHING,
                  **{name: lost for name, (_, lost) in SAMPLES.items()}}
+VICTIMS = [f"{name}-victim" for name in ATTACKS if name != "no-factory"]
 
 
 @pytest.fixture(scope="module")
-def graded(tmp_path_factory, bootstrap_servers):
-    """Grade the solution, the untouched exercise and every generated sample in one run, two at a time."""
+def graded(tmp_path_factory):
+    """Grade the class in one run, two at a time; time it."""
     folder, outside = tmp_path_factory.mktemp("class"), tmp_path_factory.mktemp("instructor")
     (folder / "solution.ipynb").write_bytes(SOLUTION.read_bytes())
     (folder / "exercise-untouched.ipynb").write_bytes(EXERCISE.read_bytes())
     (folder / "not-a-notebook.ipynb").write_text("{ this is not JSON")
     for name in SAMPLES:
         write_sample(name, folder, class_folder=folder, outside=outside, solutions=SOLUTION)
+    for name in ATTACKS:
+        write_attack(name, folder, SOLUTION, EXERCISE, class_folder=folder, solutions=SOLUTION)
+    for victim in VICTIMS:  # sorted by name, each victim is graded right after its attack
+        (folder / f"{victim}.ipynb").write_bytes(SOLUTION.read_bytes())
     out = tmp_path_factory.mktemp("gradebook")
+    began = time.monotonic()
     printed = io.StringIO()
     with redirect_stdout(printed):
         status = grading.main([str(folder), "--out", str(out), "--jobs", "2", "--cell-timeout", "10",
                                "--notebook-timeout", "90"])
+    seconds = time.monotonic() - began
     with open(out / "gradebook.csv", newline="", encoding="utf-8") as csv_file:
         rows = {Path(row["submission"]).stem: row for row in csv.DictReader(csv_file)}
+    print(f"\nGraded a class of {len(rows)} at JOBS=2 in {seconds:.0f} s")  # a figure, not an assertion
     return {"status": status, "printed": printed.getvalue(), "rows": rows, "out": out, "folder": folder,
             "outside": outside}
 
 
 def test_every_notebook_is_graded_and_the_gradebook_is_written(graded):
     assert graded["status"] == 0, graded["printed"]
-    assert set(graded["rows"]) == set(EXPECTED_LOST)
+    assert set(graded["rows"]) == set(EXPECTED_LOST) | set(ATTACKS) | set(VICTIMS)
     assert graded["printed"].strip().splitlines()[-1] == f"Gradebook written to {graded['out']}"
     for row in graded["rows"].values():
         assert int(row["max_points"]) == rubric.MAX_POINTS
@@ -106,39 +126,68 @@ def test_the_sandbox_contained_the_escape_the_fork_bomb_and_the_10_gib(graded):
     assert not set(left) & ours, "a sandboxed process outlived its grading"
 
 
-@pytest.mark.slow  # waits for kafka-python to give up on a dead address
-def test_a_grader_failure_is_a_named_error_and_no_gradebook(tmp_path, monkeypatch, capsys):
+def test_no_attack_costs_its_neighbour_a_point(graded):
+    control = graded["rows"]["solution"]["points"]
+    assert control == str(rubric.MAX_POINTS)
+    for victim in VICTIMS:
+        feedback = (graded["out"] / "feedback" / f"{victim}.md").read_text()
+        assert graded["rows"][victim]["points"] == control, (victim.removesuffix("-victim"), feedback)
+
+
+def test_cheats_lose_what_they_faked(graded):
+    rows = graded["rows"]
+    for cheat in ("spoofer", "noproduce"):  # a 200 before Kafka's acknowledgement, or with nothing sent at all
+        assert rows[cheat]["answers_200"] == "0", (graded["out"] / "feedback" / f"{cheat}.md").read_text()
+    assert "before Kafka had acknowledged" in (graded["out"] / "feedback" / "spoofer.md").read_text()
+    assert rows["noproduce"]["click_on_topic"] == "0"
+    # The untouched exercise that serves the reference endpoint: the sandbox shows it no reference to import.
+    assert int(rows["reference"]["points"]) <= int(rows["exercise-untouched"]["points"])
+
+
+def test_the_outage_is_graded_without_a_factory(graded):
+    assert graded["rows"]["no-factory"]["points"] == str(rubric.MAX_POINTS)
+
+
+def test_the_sandbox_showed_the_exfiltrator_nothing(graded):
+    # Its cell asserts it saw no instructor variable, no interface but loopback, no hidden module, no other
+    # topic and no record of another submission: runs_cleanly is that assertion passing.
+    feedback = (graded["out"] / "feedback" / "exfil.md").read_text()
+    assert graded["rows"]["exfil"]["runs_cleanly"] == "1", feedback
+
+
+def test_the_vandal_was_refused_and_logged(graded):
+    log = (graded["out"] / "logs" / "vandal.log").read_text()
+    assert "refused requests that change the broker" in log and "api key 20" in log
+
+
+def test_a_broker_fault_is_a_grader_error_and_costs_no_points(tmp_path, monkeypatch, capsys):
+    """Records vanish from the private broker behind the grader's back: the submission is not graded."""
     (tmp_path / "solution.ipynb").write_bytes(SOLUTION.read_bytes())
-    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "localhost:1")  # not local to the kit's port: no broker starts
-    monkeypatch.setattr(grading, "ensure_kafka", lambda settings: None)
-    status = grading.main([str(tmp_path), "--out", str(tmp_path / "out")])
+    stop, emptied = threading.Event(), private_brokers.empty
+
+    def purge(bootstrap_servers, topic):
+        while not stop.wait(1.0):
+            try:
+                with topics.admin(bootstrap_servers, timeout_s=5) as client:
+                    client.delete_records({TopicPartition(topic, 0): -1})
+            except Exception:  # nothing written yet, or the broker is being emptied: try again
+                pass
+
+    def empty_then_fault(bootstrap_servers, topic):
+        emptied(bootstrap_servers, topic)
+        threading.Thread(target=purge, args=(bootstrap_servers, topic), daemon=True).start()
+
+    monkeypatch.setattr(private_brokers, "empty", empty_then_fault)
+    try:
+        status = grading.main([str(tmp_path), "--out", str(tmp_path / "out")])
+    finally:
+        stop.set()
     assert status == 1
-    assert "GRADER ERROR, no grades written" in capsys.readouterr().err
-    assert not (tmp_path / "out" / "gradebook.csv").exists()
-
-
-def test_without_bubblewrap_the_run_says_loudly_it_is_not_isolated(monkeypatch, capsys, tmp_path):
-    monkeypatch.setattr(sandbox, "bwrap", lambda: None)
-    assert grading.kernel_spec_root(tmp_path) is None
-    assert "NOT isolated" in capsys.readouterr().err
-
-
-def test_the_sandbox_hides_the_instructors_files(tmp_path):
-    folder = tmp_path / "submission"
-    folder.mkdir()
-    sandbox.prepare_folder(folder, 123_457)
-    script = "import os; print(sorted(os.listdir('/work/main')) if os.path.exists('/work/main') else 'none', os.getuid())"
-    command = sandbox.command(["python3", "-c", script], folder, 123_457)
-    seen = subprocess.run(command, capture_output=True, text=True, timeout=60)
-    assert seen.returncode == 0, seen.stderr
-    assert "solutions" not in seen.stdout and "123457" in seen.stdout
-
-
-def test_a_student_runs_the_visible_checks_of_their_own_notebook(capsys, bootstrap_servers):
-    assert grading.main(["--visible", str(EXERCISE)]) == 1
-    printed = capsys.readouterr().out
-    assert "✗ Task 1: read_click() returns a click and refuses what is not one" in printed
-    assert "read_click() is not written yet" in printed and "✓" not in printed
+    assert "GRADER ERROR: 1 notebooks not graded" in capsys.readouterr().err
+    with open(tmp_path / "out" / "gradebook.csv", newline="", encoding="utf-8") as csv_file:
+        row = next(csv.DictReader(csv_file))
+    assert row["points"] == "not graded" and row["answers_200"] == ""
+    assert "not your fault" in (tmp_path / "out" / "feedback" / "solution.md").read_text()
 
 
 def test_the_docs_rubric_table_is_the_rubric():

@@ -10,7 +10,8 @@ from urllib.parse import unquote
 
 import pytest
 
-from clickkit.traffic.generate import FIELDS, OSES, Dirt, article_url, generate, load_titles, take
+from clickkit.schema import EVENT_ID, is_uuid
+from clickkit.traffic.generate import DEFAULT_START_MS, FIELDS, OSES, clicks, Dirt, article_url, generate, load_titles, take
 from clickkit.traffic.send import Summary, paced, send
 
 SAMPLE = take(generate(seed=7), 6000)
@@ -35,11 +36,22 @@ def test_stdout_mode_is_byte_identical_for_the_same_seed_and_count():
     assert [json.loads(line) for line in lines] == take(generate(seed=5), 300)
 
 
-def test_every_event_has_the_nine_fields_with_the_right_types():
+def test_every_event_has_the_nine_fields_with_the_right_types_then_its_event_id():
     for event in SAMPLE:
-        assert tuple(event) == FIELDS
+        assert tuple(event) == FIELDS + (EVENT_ID,)
         assert isinstance(event["ts_ingest"], int)
         assert isinstance(event["visitor_page_timer"], int) and isinstance(event["visitor_page_height"], int)
+
+
+def test_every_click_is_born_with_an_id_of_its_own_that_dirt_never_touches():
+    assert all(is_uuid(event[EVENT_ID]) for event in SAMPLE)
+    assert len({event[EVENT_ID] for event in SAMPLE}) == len(SAMPLE)
+    dirty = take(generate(seed=7, dirt=Dirt(nulls=0.3, missing=0.3, burst=0.01, burst_size=5)), 3000)
+    assert all(is_uuid(event[EVENT_ID]) for event in dirty) and len({e[EVENT_ID] for e in dirty}) == 3000
+    # The ids come from a random generator of their own: adding them changed no other value of a seed.
+    without_ids = take(clicks(7, DEFAULT_START_MS, Dirt()), 50)
+    assert [{k: v for k, v in e.items() if k != EVENT_ID} for e in SAMPLE[:50]] == without_ids
+    assert [e[EVENT_ID] for e in take(generate(seed=7), 50)] == [e[EVENT_ID] for e in SAMPLE[:50]]
 
 
 def test_ts_ingest_is_in_milliseconds_and_the_simulated_traffic_is_about_as_dense_as_the_real_log():
@@ -137,7 +149,7 @@ def test_each_kind_of_dirt_appears_at_about_its_rate():
     dirt = Dirt(nulls=0.1, lowercase=0.2, missing=0.05, probes=0.03)
     events = take(generate(seed=3, dirt=dirt), 5000)
     nulls = sum(None in event.values() for event in events) / len(events)
-    missing = sum(len(event) < len(FIELDS) for event in events) / len(events)
+    missing = sum(len(event) < len(FIELDS) + 1 for event in events) / len(events)
     lower = sum(isinstance(e.get("visitor_country"), str) and e["visitor_country"].islower() for e in events)
     probes = sum("wikipedia.org/wiki/" not in str(e.get("article")) and e.get("article") is not None for e in events)
     assert 0.07 < nulls < 0.13

@@ -103,14 +103,14 @@ class Node:
     def log_file(self) -> Path:
         return self.home / "broker.log"
 
-    def properties(self, quorum: dict, replication: int) -> str:
+    def properties(self, quorum: dict, replication: int, host: str = "localhost") -> str:
         """Return this node's server.properties."""
         settings = dict(BROKER_SETTINGS)
         settings.update(quorum)
         settings.update({
             "node.id": self.node_id,
             "listeners": f"PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}",
-            "advertised.listeners": f"PLAINTEXT://localhost:{self.port}",
+            "advertised.listeners": f"PLAINTEXT://{host}:{self.port}",
             "log.dirs": self.home / "data",
             "offsets.topic.replication.factor": replication,
             "transaction.state.log.replication.factor": replication,
@@ -138,14 +138,14 @@ class Node:
 class LocalKafka:
     """A single broker or a small cluster, each node a java process under one home folder."""
 
-    def __init__(self, home: Path, ports, cache: Path):
-        self.home = Path(home)
+    def __init__(self, home: Path, ports, cache: Path, host: str = "localhost"):
+        self.home, self.host = Path(home), host
         self.cache = Path(cache)
         self.nodes = [Node(i + 1, port, self.home / f"node-{i + 1}") for i, port in enumerate(ports)]
 
     @property
     def bootstrap_servers(self) -> str:
-        return ",".join(f"localhost:{node.port}" for node in self.nodes)
+        return ",".join(f"{self.host}:{node.port}" for node in self.nodes)
 
     def quorum(self) -> dict:
         if len(self.nodes) == 1:
@@ -214,7 +214,7 @@ class LocalKafka:
         for node in self.nodes:
             node.home.mkdir(parents=True, exist_ok=True)
             config = node.home / "server.properties"
-            config.write_text(node.properties(self.quorum(), replication=min(3, len(self.nodes))))
+            config.write_text(node.properties(self.quorum(), replication=min(3, len(self.nodes)), host=self.host))
             if (node.home / "data" / "meta.properties").exists():
                 continue
             standalone = ["--standalone"] if len(self.nodes) == 1 else []
@@ -247,11 +247,11 @@ class LocalKafka:
 
 
 def start_on_free_ports(home: Path, nodes: int, cache: Path, timeout_s: float = 180.0,
-                        attempts: int = 3) -> LocalKafka:
+                        attempts: int = 3, host: str = "localhost") -> LocalKafka:
     """Start a broker (or a cluster) on free ports, in a fresh folder under home each try; raise KitError after the last."""
     # Another program may take a free port before the broker binds it: each try draws fresh ports.
     for attempt in range(1, attempts + 1):
-        kafka = LocalKafka(Path(home) / f"try-{attempt}", free_node_ports(nodes), cache)
+        kafka = LocalKafka(Path(home) / f"try-{attempt}", free_node_ports(nodes), cache, host)
         try:
             kafka.start(timeout_s=timeout_s)
             return kafka

@@ -62,6 +62,13 @@ def consumer_at(bootstrap_servers: str, topic: str, offsets="beginning", timeout
         raise
 
 
+def group_consumer(bootstrap_servers: str, topic: str, group: str, timeout_s: float | None = None,
+                   **settings) -> KafkaConsumer:
+    """Return a member of the group on the topic, from the group's committed offset (or the first record); it commits when told."""
+    return KafkaConsumer(topic, group_id=group, auto_offset_reset="earliest", enable_auto_commit=False,
+                         **_bounded(bootstrap_servers, timeout_s), **settings)
+
+
 def _read_to_end(consumer: KafkaConsumer, timeout_s: float) -> tuple:
     """Return the records up to where each assigned partition ends now, and whether all were read in time."""
     partitions = list(consumer.assignment())
@@ -77,9 +84,15 @@ def _read_to_end(consumer: KafkaConsumer, timeout_s: float) -> tuple:
 
 def records_since(bootstrap_servers: str, topic: str, since: dict, timeout_s: float = 15.0) -> list:
     """Return every record written after the `since` offsets ({partition: offset}), oldest first per partition."""
+    return read_to_end_since(bootstrap_servers, topic, since, timeout_s)[0]
+
+
+def read_to_end_since(bootstrap_servers: str, topic: str, since: dict, timeout_s: float = 15.0) -> tuple:
+    """Return the records written after `since`, whether all were read in time, and where each partition's log starts."""
     consumer = consumer_at(bootstrap_servers, topic, since)
     try:
-        return _read_to_end(consumer, timeout_s)[0]
+        starts = {tp.partition: offset for tp, offset in consumer.beginning_offsets(list(consumer.assignment())).items()}
+        return (*_read_to_end(consumer, timeout_s), starts)
     finally:
         consumer.close()
 

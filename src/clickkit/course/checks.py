@@ -1,28 +1,121 @@
-"""Self-checks for the notebooks: one line on success, an AssertionError that says what to do on failure."""
+"""Self-checks for the notebooks: one line on success, a plain AssertionError that says what to do on failure."""
 
-from contextlib import contextmanager
+import contextlib
+import threading
 
 STUB_HINT = ("Replace its '# YOUR CODE HERE' and 'raise NotImplementedError' lines with your code, "
              "run that cell, then this check again.")
+STUB_MARK = "is not written yet"  # in every stub's message: exercises.CODE_STUB
+RED, BOLD, RESET = "\x1b[0;31m", "\x1b[1m", "\x1b[0m"
 
 
-@contextmanager
+def plain(error: BaseException) -> BaseException:
+    """Make IPython show the error as its message only: no frames from the check's helpers or contextlib."""
+    first, *rest = str(error).splitlines() or [type(error).__name__]
+    error._render_traceback_ = lambda: [f"{RED}{BOLD}{first}{RESET}", *rest]  # IPython calls this, if present
+    return error
+
+
+def failed(requirement: str, message: str) -> AssertionError:
+    """Return the AssertionError a check raises: the requirement, then what to do, shown without a traceback."""
+    return plain(AssertionError(f"✗ {requirement}\n{message}"))
+
+
+@contextlib.contextmanager
 def check(requirement: str):
-    """Run a self-check: print '✓ requirement' when its asserts hold, raise AssertionError otherwise."""
+    """Run a self-check: print '✓ requirement' when its asserts hold, raise a plain AssertionError otherwise."""
+    __tracebackhide__ = True  # pytest and IPython's debugger skip this frame too
     try:
         yield
-    except AssertionError as error:
-        raise AssertionError(f"✗ {requirement}\n{error}") from None
+    except AssertionError as error:  # the check's own asserts, and call()'s account of the student's code
+        raise failed(requirement, str(error)) from None
     except NotImplementedError as error:
-        raise AssertionError(f"✗ {requirement}\n{error}\n{STUB_HINT}") from None
+        raise failed(requirement, f"{error}\n{STUB_HINT}") from None
     except NameError as error:
-        raise AssertionError(f"✗ {requirement}\n{error}: run the cells above this one first "
-                          "(Run → Run All Above), then this check again.") from None
-    except Exception as error:  # the student's code crashed: say where, without a traceback to decode
-        raise AssertionError(f"✗ {requirement}\nYour code raised {type(error).__name__}: {error}\n"
-                          "Call it in a cell of your own to see the full traceback, fix it, "
-                          "then run this check again.") from None
+        raise failed(requirement, f"{error}: run the cells above this one first (Run → Run All Above), "
+                                  "then this check again.") from None
+    except Exception as error:  # the student's code crashed outside call(): say what, without a traceback
+        raise failed(requirement, f"Your code raised {type(error).__name__}: {error}\n"
+                                  "Call it in a cell of your own to see the full traceback, fix it, "
+                                  "then run this check again.") from None
     print(f"✓ {requirement}")
+
+
+def call(what: str, function, *args, seconds: float = 15.0, on_timeout: str = "", hint: str = "", **kwargs):
+    """Return function(*args, **kwargs), run with a time limit; name `what` (the call and its input) if it fails.
+
+    A call still running after `seconds` is left behind in its thread, which the check reports. Any failure
+    is an AssertionError that check() shows as the requirement's message.
+    """
+    outcome = {}
+
+    def run():
+        try:
+            outcome["value"] = function(*args, **kwargs)
+        except BaseException as error:  # handed to the check, which names it
+            outcome["error"] = error
+
+    worker = threading.Thread(target=run, daemon=True, name=f"check: {what[:40]}")
+    worker.start()
+    worker.join(seconds)
+    if worker.is_alive():
+        raise AssertionError(f"{what} had not finished after {seconds:g} s, so the check stopped waiting. "
+                               f"{on_timeout or 'Look for a loop that never ends or a wait without a timeout.'}")
+    error = outcome.get("error")
+    if isinstance(error, (NotImplementedError, NameError)):
+        raise error
+    if error is not None:
+        raise AssertionError(f"{what} raised {type(error).__name__}: {error}.{hint_for(error) or hint}\n"
+                               "To see where, run that call in a cell of your own, fix it, then this check again.")
+    return outcome["value"]
+
+
+def hint_for(error: BaseException) -> str:
+    """Return a hint for a mistake that beginners often make, or ''."""
+    text = str(error)
+    if "FutureRecordMetadata" in text:
+        return (" send() does not wait for Kafka: it returns a future, and the future's .get(timeout=...) waits "
+                "and returns the record's metadata (part 3 shows it).")
+    if isinstance(error, AttributeError) and ("'list' object" in text or "'str' object" in text):
+        return " The body was JSON, but not an object: check its type with isinstance() before reading keys."
+    return ""
+
+
+@contextlib.contextmanager
+def view_errors(app):
+    """Keep the errors an app's views raise out of the cell's output; yield the list they are collected in."""
+    raised = []
+    app.log_exception = lambda exc_info: raised.append(exc_info[1])  # Flask logs a view's error through this
+    try:
+        yield raised
+    finally:
+        del app.log_exception
+
+
+def view_note(raised: list) -> str:
+    """Say which error a view raised, as a sentence for a check's message, or ''."""
+    if not raised:
+        return ""
+    error = raised[-1]
+    return (f" Your view raised {type(error).__name__}: {str(error)[:160]}, so Flask answered 500.{hint_for(error)}")
+
+
+def show_stubs_plainly() -> None:
+    """In IPython, show a stub's NotImplementedError as its message: the traceback would only point at the stub."""
+    try:
+        shell = get_ipython()  # noqa: F821 (defined in IPython only)
+    except NameError:
+        return
+
+    def handler(shell, etype, value, tb, tb_offset=None):
+        if STUB_MARK in str(value):
+            stb = [f"{RED}{BOLD}NotImplementedError: {value}{RESET}",
+                   "This cell uses a task that is still a stub: write it, run its cell, then this cell again."]
+        else:  # not a stub: the whole traceback helps
+            stb = shell.InteractiveTB.structured_traceback(etype, value, tb, tb_offset=tb_offset)
+        shell._showtraceback(etype, value, stb)  # an error output, as for any error: nbval and "Run All" see it
+
+    shell.set_custom_exc((NotImplementedError,), handler)
 
 
 def require_kafka(settings, timeout_s: float = 15.0) -> None:
@@ -37,4 +130,8 @@ def require_kafka(settings, timeout_s: float = 15.0) -> None:
     else:
         advice = ("This is the Docker Compose broker: on your machine, check that the 'kafka' service is healthy "
                   "with 'docker compose ps' and start it with 'docker compose up -d kafka'.")
-    raise RuntimeError(f"No Kafka broker answers at {settings.bootstrap_servers} (KAFKA_BOOTSTRAP_SERVERS). {advice}")
+    raise plain(RuntimeError(f"No Kafka broker answers at {settings.bootstrap_servers} (KAFKA_BOOTSTRAP_SERVERS).\n"
+                             f"{advice}"))
+
+
+show_stubs_plainly()

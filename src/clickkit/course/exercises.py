@@ -70,12 +70,15 @@ def has_top_level_stub(source: str) -> bool:
 
 
 def make_exercise(solution: nbformat.NotebookNode, name: str) -> nbformat.NotebookNode:
-    """Return the student version of a solution notebook: stubs, no outputs, no cell ids."""
+    """Return the student version of a solution notebook: stubs, no outputs, the solution's cell ids."""
     exercise = nbformat.v4.new_notebook(metadata={"kernelspec": solution.metadata.get("kernelspec", {}),
                                                   "language_info": {"name": "python"}})
-    exercise.nbformat_minor = 4  # the format before cell ids: random ids would make every regeneration a diff
+    exercise.nbformat_minor = 5  # cell ids: make check and the grader find a student's check cells by them
     for index, cell in enumerate(solution.cells):
         where = f"{name}, cell {index + 1}"
+        if not cell.get("id"):
+            raise MarkerError(f"{where} has no cell id: open the solution in JupyterLab and save it "
+                              "(nbformat 4.5 gives every cell one), then run 'make exercises' again.")
         tags = list(cell.metadata.get("tags", []))
         if cell.cell_type == "code":
             stub_runs = has_top_level_stub(cell.source)
@@ -89,7 +92,7 @@ def make_exercise(solution: nbformat.NotebookNode, name: str) -> nbformat.Notebo
             new = nbformat.v4.new_raw_cell(cell.source)
         if tags:
             new.metadata["tags"] = tags
-        new.pop("id", None)
+        new["id"] = cell["id"]  # the same id in the solution, the exercise and the student's copy
         exercise.cells.append(new)
     return exercise
 

@@ -19,6 +19,7 @@ from clickkit.demo.site import create_site
 from clickkit.demo.lan import qr_code, room_addresses, url
 from clickkit.demo.live import LiveFeed, create_live_app
 from clickkit.broker.topics import ensure_topic
+from clickkit.demo.backlog import GROUP as PROCESSING_GROUP, LagFeed, Processing
 
 ALL_INTERFACES = {"0.0.0.0", "::"}
 
@@ -60,6 +61,8 @@ class Demo:
         self.port = self.front.port
         self._stops = []
         self.endpoint_url = ""
+        self.lag_group = ""      # the consumer group whose lag the live page shows, if any
+        self.processing = None   # the demo's own processing group, which the teacher stops and restarts
 
     @property
     def local_host(self) -> str:
@@ -79,8 +82,12 @@ class Demo:
         # Registered before the start: Ctrl+C while Kafka starts must stop it too.
         return ensure_kafka(settings, starting=lambda kafka: self._stops.append(kafka.stop)) is not None
 
-    def start(self, bootstrap_servers: str, topic: str, from_beginning: bool = False) -> "Demo":
-        """Start the endpoint, the live page's consumer and the site on the bound port."""
+    def start(self, bootstrap_servers: str, topic: str, from_beginning: bool = False, lag_group: str = "",
+              process: bool = False) -> "Demo":
+        """Start the endpoint, the live page's consumer and the site on the bound port.
+
+        With a lag_group the live page shows that group's lag; with process=True the demo runs that group itself.
+        """
         ensure_topic(bootstrap_servers, topic)
         app = ingest_app.create_app({"KAFKA_BOOTSTRAP_SERVERS": bootstrap_servers, "CLICKS_TOPIC": topic})
         self._stops.append(lambda: ingest_app.close_producer(app))  # after its server: flush what it holds
@@ -90,6 +97,12 @@ class Demo:
         self.endpoint_url = url("127.0.0.1", endpoint.port, "/clicks")
         feed = LiveFeed(bootstrap_servers, topic, from_beginning).start()
         self._stops.append(feed.stop)
+        if lag_group:
+            self.lag_group = lag_group
+            if process:
+                self.processing = Processing(bootstrap_servers, topic, lag_group).start()
+                self._stops.append(self.processing.stop)
+            self._stops.append(LagFeed(bootstrap_servers, topic, lag_group, feed.tally, self.processing).start().stop)
         answers = Answers()
         # One port: the pages, POST /clicks (forwarded) and /live/. Nothing else of the endpoint is exposed.
         site = counting_answers(create_site(self.endpoint_url), answers)
@@ -110,6 +123,13 @@ def banner(demo: Demo, kafka: str, topic: str, started_kafka: bool) -> str:
         "The classroom demo runs. Ctrl+C stops everything it started.",
         f"  Kafka:     {kafka} ({owner}), topic {topic}",
         f"  endpoint:  {demo.endpoint_url} (this machine only; the site forwards /clicks to it)",
+    ]
+    if getattr(demo, "processing", None) is not None:
+        lines += [f"  lag:       the live page shows the lag of the consumer group {demo.lag_group}, which the demo",
+                  "             runs. Press Enter here to stop it (the backlog builds), Enter again to restart it."]
+    elif getattr(demo, "lag_group", ""):
+        lines.append(f"  lag:       the live page shows the lag of the consumer group {demo.lag_group}")
+    lines += [
         "",
         "On this machine:",
         f"  the site:       {demo.site_url}",
@@ -145,6 +165,11 @@ def main(argv=None) -> int:
     parser.add_argument("--port", type=int, default=8000, help="port of the site and the live page (default 8000)")
     parser.add_argument("--from-beginning", action="store_true",
                         help="count every event on the topic, not only those sent after the demo started")
+    parser.add_argument("--lag", action="store_true",
+                        help=f"run a processing consumer group ({PROCESSING_GROUP}) and show its lag; Enter in "
+                             "this terminal stops it and starts it again")
+    parser.add_argument("--lag-group", metavar="GROUP", default="",
+                        help="show the lag of another consumer group on the topic, e.g. a pipeline of notebook 04")
     args = parser.parse_args(argv)
     # One log line per request would scroll the addresses and the QR code off the teacher's screen.
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
@@ -154,9 +179,11 @@ def main(argv=None) -> int:
     try:
         demo = Demo(args.host, args.port)
         started_kafka = demo.start_kafka_if_needed(settings)
-        demo.start(settings.bootstrap_servers, settings.topic, args.from_beginning)
+        lag_group = args.lag_group or (PROCESSING_GROUP if args.lag else "")
+        demo.start(settings.bootstrap_servers, settings.topic, args.from_beginning, lag_group,
+                   process=args.lag and not args.lag_group)
         print(banner(demo, settings.bootstrap_servers, settings.topic, started_kafka), flush=True)
-        threading.Event().wait()
+        wait_for_the_teacher(demo)
     except KeyboardInterrupt:
         pass
     except (KitError, LiveError) as error:
@@ -175,6 +202,19 @@ def main(argv=None) -> int:
             demo.stop()
             say("Stopped.")
     return 0
+
+
+def wait_for_the_teacher(demo: Demo, lines=None) -> None:
+    """Run until Ctrl+C; with the demo's own processing group, each Enter stops or restarts it."""
+    if demo.processing is not None:
+        for _ in lines if lines is not None else sys.stdin:  # ends at once when there is no terminal to read
+            if demo.processing.toggle():
+                say("The processing consumer runs again, from its committed offset: watch the lag drain.")
+            else:
+                say("The processing consumer is stopped: clicks wait in Kafka, and the lag grows. Enter restarts it.")
+        if lines is not None:
+            return
+    threading.Event().wait()
 
 
 def say(text: str) -> None:

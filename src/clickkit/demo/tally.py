@@ -44,6 +44,8 @@ class LiveTotals:
         self.per_second = Counter()  # epoch second of the record's timestamp -> events
         self.last = deque(maxlen=LAST_EVENTS)
         self.kafka_error = ""
+        self.lag = None  # {"group", "now", "state", "problem"} once a LagFeed reports, for `make demo ARGS=--lag`
+        self.lag_by_second = {}  # epoch second -> the group's last lag measured in it
         self.version = 0
         self.changed = threading.Condition()
 
@@ -70,6 +72,14 @@ class LiveTotals:
                 self.kafka_error = error
                 self._changed()
 
+    def report_lag(self, group: str, lag: int | None, state: str = "", problem: str = "") -> None:
+        """Remember a consumer group's lag (None: it could not be read), whether it runs, and what went wrong."""
+        with self.changed:
+            if lag is not None:
+                self.lag_by_second[int(time.time())] = lag
+            self.lag = {"group": group, "now": lag, "state": state, "problem": problem}
+            self._changed()
+
     def _changed(self) -> None:
         self.version += 1
         self.changed.notify_all()
@@ -90,6 +100,10 @@ class LiveTotals:
             seconds = [self.per_second.get(s, 0) for s in range(now - WINDOW_S + 1, now + 1)]
             # A clock ahead of ours would put events in the future: show them as arriving now.
             seconds[-1] += sum(n for s, n in self.per_second.items() if s > now)
+            for second in [s for s in self.lag_by_second if s <= now - WINDOW_S]:
+                del self.lag_by_second[second]
+            lag = None if self.lag is None else {
+                **self.lag, "per_second": [self.lag_by_second.get(s) for s in range(now - WINDOW_S + 1, now + 1)]}
             return {
                 "topic": self.topic,
                 "bootstrap_servers": self.bootstrap_servers,
@@ -101,6 +115,7 @@ class LiveTotals:
                 "counts": {name: top(counter) for name, counter in self.counts.items()},
                 "last": list(self.last),
                 "kafka_error": self.kafka_error,
+                "lag": lag,
                 "version": self.version,
             }
 

@@ -1,12 +1,10 @@
 """Grade students' ingest notebooks: each one sandboxed under nbval, its endpoint tested check by check.
 
     python -m clickkit.grading SUBMISSIONS [--jobs N] [--out FOLDER]    # a notebook or a folder of them
-    python -m clickkit.grading --visible NOTEBOOK                        # a student's own run of the checks
 """
 
 import argparse
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -19,17 +17,15 @@ from pathlib import Path
 
 import nbformat
 
-from clickkit.grading import gradebook
-from clickkit.grading import rubric
-from clickkit.grading import sandbox
-from clickkit.errors import KitError
-from clickkit.config import REPO_ROOT, load_settings
-from clickkit.broker.cli import ensure_kafka
-from clickkit.errors import GraderError
+from clickkit.config import CLICKS_TOPIC, REPO_ROOT, load_settings
+from clickkit.course.check_cells import restore_checks
+from clickkit.errors import GraderError, KitError
+from clickkit.grading import cgroups, gradebook, rubric, sandbox
+from clickkit.grading.brokers import PrivateBrokers
 from clickkit.ports import free_port
 
 SOLUTION = REPO_ROOT / "solutions" / "01-ingest-api.ipynb"
-CHECK_TAG = "check"
+GRADED_NOTEBOOK = Path("notebooks") / "01-ingest-api.ipynb"  # where a student's repository holds the graded lab
 SANDBOX_LINE = "Sandboxed as uid "  # the first line of each submission's log, when sandboxed
 # Run before the student's first cell: a blocking app.run() serves in the background on the grader's port,
 # and every app the notebook serves is remembered, so that it can be served again after the notebook stops it.
@@ -65,12 +61,11 @@ class Limits:
 def prepare(path: Path, folder: Path) -> Path:
     """Write the private copy to grade: the grader's setup cell first, the check cells restored from the solution."""
     notebook = nbformat.read(path, as_version=4)  # raises on a file that is not a notebook
-    checks = [cell.source for cell in nbformat.read(SOLUTION, as_version=4).cells
-              if CHECK_TAG in cell.metadata.get("tags", [])]
-    theirs = [cell for cell in notebook.cells if cell.cell_type == "code" and CHECK_TAG in cell.metadata.get("tags", [])]
-    for cell, source in zip(theirs, checks):
-        cell.source = source  # editing a check changes nothing
-    notebook.cells.insert(0, nbformat.v4.new_code_cell(SETUP_CODE))
+    restore_checks(notebook, nbformat.read(SOLUTION, as_version=4))  # editing, moving or deleting one changes nothing
+    setup = nbformat.v4.new_code_cell(SETUP_CODE)
+    if notebook.nbformat_minor < 5:
+        setup.pop("id")  # a notebook from before cell ids
+    notebook.cells.insert(0, setup)
     copy = folder / "submission.ipynb"
     nbformat.write(notebook, copy)
     return copy
@@ -86,41 +81,43 @@ def pytest_command(copy: Path, work: Path, junit: Path, limits: Limits, sandboxe
             "-c", str(work / "pytest.ini"), "-q", "-W", "ignore::DeprecationWarning", *extra]
 
 
-def grade_one(path: Path, name: str, out: Path, settings, limits: Limits, spec_root: Path | None) -> gradebook.Result:
-    """Grade one notebook in a private folder and sandbox; raise GraderError when the grader itself fails."""
+def grade_one(path: Path, name: str, out: Path, brokers: PrivateBrokers, limits: Limits,
+              spec_root: Path) -> gradebook.Result:
+    """Grade one notebook in a private folder, sandbox and broker; raise GraderError when the grader itself fails."""
     work = Path(tempfile.mkdtemp(prefix="clickkit-grade-"))
-    folder = work / "submission"
+    folder, link = work / "submission", work / "link"
     folder.mkdir()
+    link.mkdir(mode=0o755)
+    uid = 100_000 + free_port()  # a user of its own: process limits then count this kernel alone
     try:
         try:
             copy = prepare(path, folder)
         except Exception as error:  # not JSON, not a notebook: the student's file, not the grader
             return gradebook.Result(name, remark=f"The grader could not read this notebook: {error}"[:300])
         (work / "pytest.ini").write_text("[pytest]\n", encoding="utf-8")
-        port = free_port()
-        env = dict(os.environ, KAFKA_BOOTSTRAP_SERVERS=settings.bootstrap_servers, CLICKS_TOPIC=settings.topic,
-                   INGEST_PORT=str(port), INGEST_URL=f"http://127.0.0.1:{port}/clicks", MPLBACKEND="Agg")
-        if spec_root is not None:
-            uid = 100_000 + port  # a user of its own: process limits then count this kernel alone
-            sandbox.prepare_folder(folder, uid)
-            env.update({"JUPYTER_PATH": str(spec_root), sandbox.FOLDER_VARIABLE: str(folder),
-                        sandbox.UID_VARIABLE: str(uid)})
+        sandbox.prepare_folder(folder, uid)
         junit = out / "junit" / (name.replace("/", "__").removesuffix(".ipynb") + ".xml")
         junit.parent.mkdir(parents=True, exist_ok=True)
         log = out / "logs" / junit.with_suffix(".log").name
         log.parent.mkdir(parents=True, exist_ok=True)
-        command = pytest_command(copy, work, junit, limits, spec_root is not None)
+        command = pytest_command(copy, work, junit, limits, True)
         budget = limits.notebook_s + limits.cell_s + 240  # the cells, one more hung cell, start-up and the probes
-        with open(log, "w", encoding="utf-8") as output:
-            if spec_root is not None:
-                output.write(f"{SANDBOX_LINE}{uid} (its processes: ps -u {uid})\n")
-                output.flush()
+        with brokers.lease() as broker, open(log, "w", encoding="utf-8") as output:
+            output.write(f"{SANDBOX_LINE}{uid} (its processes: ps -u {uid})\n")
+            output.flush()
+            kafka_port = broker.nodes[0].port
+            # The grader's own environment: the kernel gets only what sandbox.kernel_environment() lists.
+            env = dict(os.environ, KAFKA_BOOTSTRAP_SERVERS=broker.bootstrap_servers, CLICKS_TOPIC=brokers.topic,
+                       INGEST_PORT=str(sandbox.ENDPOINT_PORT), JUPYTER_PATH=str(spec_root),
+                       **{sandbox.FOLDER_VARIABLE: str(folder), sandbox.UID_VARIABLE: str(uid),
+                          sandbox.LINK_VARIABLE: str(link), sandbox.KAFKA_PORT_VARIABLE: str(kafka_port)})
             try:
                 subprocess.run(command, env=env, stdout=output, stderr=subprocess.STDOUT, timeout=budget, cwd=work)
             except subprocess.TimeoutExpired:
                 return gradebook.Result(name, remark=f"Grading this notebook took over {budget:.0f} s and was stopped.")
         return read_results(work / "results.json", name, log)
     finally:
+        cgroups.remove(uid)
         shutil.rmtree(work, ignore_errors=True)
 
 
@@ -136,63 +133,77 @@ def read_results(path: Path, name: str, log: Path) -> gradebook.Result:
     return gradebook.Result(name, results["verdicts"])
 
 
-def check_visible(path: Path, limits: Limits) -> int:
-    """Run a student's notebook with the checks they saw (restored from the solution); print each one's result."""
-    settings = load_settings()
-    ensure_kafka(settings)
-    work = Path(tempfile.mkdtemp(prefix="clickkit-check-"))
-    try:
-        copy = prepare(path, work)
-        (work / "pytest.ini").write_text("[pytest]\n", encoding="utf-8")
-        port = free_port()
-        env = dict(os.environ, INGEST_PORT=str(port), INGEST_URL=f"http://127.0.0.1:{port}/clicks", MPLBACKEND="Agg")
-        command = pytest_command(copy, work, work / "junit.xml", limits, False, ["--grade-visible"])
-        finished = subprocess.run(command, env=env, capture_output=True, text=True, timeout=limits.notebook_s + 120,
-                                  cwd=work)
-        lines = finished.stdout.split("The notebook's checks:", 1)[-1].strip().splitlines()
-        print("\n".join(line for line in lines if not re.match(r"=|\d+ (passed|failed)", line)))
-        return 0 if all(line.startswith("✓") for line in lines if line[:1] in "✓✗") else 1
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+def find_submissions(path: Path) -> dict:
+    """Return {name: notebook} to grade: the file itself, every notebook under the folder, or one per repository.
 
-
-def find_submissions(path: Path) -> list:
-    """Return the notebooks to grade: the file itself, or every notebook under the folder."""
+    A folder of git repositories (GitHub Classroom's clones, named `<assignment>-<login>`) gives each student's
+    graded lab under their login.
+    """
     if path.is_file():
-        return [path]
+        return {path.name: path}
+    repos = sorted(child for child in path.iterdir() if (child / ".git").exists()) if path.is_dir() else []
+    if repos:
+        logins = logins_of([repo.name for repo in repos])
+        return {login: repo / GRADED_NOTEBOOK for login, repo in zip(logins, repos)}
 
     def skip(notebook: Path) -> bool:
         """Skip hidden folders (checkpoints) and the output folders of earlier grading runs."""
         inside = notebook.relative_to(path).parents
         return any(part.startswith(".") for part in notebook.relative_to(path).parts) or any(
             (path / folder / "gradebook.csv").exists() for folder in inside)
-    return sorted(p for p in path.rglob("*.ipynb") if not skip(p))
+    return {str(p.relative_to(path)): p for p in sorted(path.rglob("*.ipynb")) if not skip(p)}
 
 
-def kernel_spec_root(out: Path) -> Path | None:
-    """Return the folder of the sandboxed kernel's spec, or None (and a loud warning) without bubblewrap."""
-    if sandbox.bwrap() is None:
-        print(sandbox.NOT_ISOLATED, file=sys.stderr, flush=True)
-        return None
+def logins_of(names: list) -> list:
+    """Return each repository's login: its name without the assignment prefix that all of them share."""
+    if len(names) < 2:
+        return [name.rsplit("-", 1)[-1] for name in names]
+    prefix = os.path.commonprefix(names)
+    prefix = prefix[:prefix.rfind("-") + 1]  # up to the last dash: logins may share their first letters
+    return [name[len(prefix):] or name for name in names]
+
+
+def kernel_spec_root(out: Path) -> Path:
+    """Return the folder of the sandboxed kernel's spec; raise GraderError where the sandbox cannot run."""
+    why = sandbox.unusable()
+    if why:
+        raise GraderError(sandbox.NOT_ISOLATED.format(why=why[:300]))
     return sandbox.write_kernel_spec(out / ".kernel")
 
 
-def grade_class(paths: list, base: Path, out: Path, jobs: int, limits: Limits) -> tuple:
-    """Grade every notebook, `jobs` at a time; return the results and the sandbox warning ('' when isolated)."""
-    settings = load_settings()
-    ensure_kafka(settings)
+def grade_with_retry(path: Path, name: str, out: Path, brokers: PrivateBrokers, limits: Limits,
+                     spec_root: Path) -> gradebook.Result:
+    """Grade once, and again on a fresh broker after a grader error; after a second one, mark it not graded."""
+    try:
+        return grade_one(path, name, out, brokers, limits, spec_root)
+    except GraderError as first:
+        print(f"{name}: GRADER ERROR ({first}); grading it again", file=sys.stderr, flush=True)
+    try:
+        return grade_one(path, name, out, brokers, limits, spec_root)
+    except GraderError as second:
+        print(f"{name}: GRADER ERROR again ({second}); not graded", file=sys.stderr, flush=True)
+        return gradebook.Result(name, grader_error=str(second)[:300])
+
+
+def grade_class(submissions: dict, out: Path, jobs: int, limits: Limits) -> list:
+    """Grade every notebook, `jobs` at a time, each on a private broker; return the results."""
     spec_root = kernel_spec_root(out)
+    brokers = PrivateBrokers(max(1, jobs), load_settings().kafka_cache, CLICKS_TOPIC)
+    try:
+        def one(item):
+            name, path = item
+            began = time.monotonic()
+            if not path.exists():
+                result = gradebook.Result(name, remark=f"No notebook at {GRADED_NOTEBOOK} in this repository.")
+            else:
+                result = grade_with_retry(path, name, out, brokers, limits, spec_root)
+            print(f"{name}: {result.points}/{rubric.MAX_POINTS} ({time.monotonic() - began:.0f} s)", flush=True)
+            return result
 
-    def one(path):
-        name = str(path.relative_to(base)) if base.is_dir() else path.name
-        began = time.monotonic()
-        result = grade_one(path, name, out, settings, limits, spec_root)
-        print(f"{name}: {result.points}/{rubric.MAX_POINTS} ({time.monotonic() - began:.0f} s)", flush=True)
-        return result
-
-    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        results = list(pool.map(one, paths))
-    return results, "" if spec_root else f"**{sandbox.NOT_ISOLATED}**"
+        with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+            return list(pool.map(one, submissions.items()))
+    finally:
+        brokers.stop()
 
 
 def main(argv=None) -> int:
@@ -200,29 +211,31 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m clickkit.grading", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("submissions", type=Path, help="a notebook, or a folder searched for notebooks")
-    parser.add_argument("--visible", action="store_true", help="run one notebook's own checks only (make check)")
     parser.add_argument("--out", type=Path, help="folder for the gradebook (default: gradebook-<time>)")
     parser.add_argument("--jobs", type=int, default=1, help="submissions graded at once (default 1)")
     parser.add_argument("--cell-timeout", type=float, default=Limits.cell_s, help="seconds per cell")
     parser.add_argument("--notebook-timeout", type=float, default=Limits.notebook_s, help="seconds per notebook")
     args = parser.parse_args(argv)
-    paths = find_submissions(args.submissions) if args.submissions.exists() else []
+    paths = find_submissions(args.submissions) if args.submissions.exists() else {}
     limits = Limits(cell_s=args.cell_timeout, notebook_s=args.notebook_timeout)
-    if args.visible and len(paths) == 1:
-        return check_visible(paths[0], limits)
     if not paths:
         print(f"error: no notebook found at {args.submissions}. Give a .ipynb file or a folder of them.",
               file=sys.stderr)
         return 2
     out = (args.out or Path(f"gradebook-{datetime.now():%Y%m%d-%H%M%S}")).resolve()
     try:
-        results, warning = grade_class(paths, args.submissions, out, args.jobs, limits)
+        results = grade_class(paths, out, args.jobs, limits)
     except (GraderError, KitError) as error:
         print(f"GRADER ERROR, no grades written: {error}", file=sys.stderr)
         return 1
-    gradebook.write_all(results, out, warning)
-    print(f"\n{len(results)} notebooks graded; pass rate per check in {out / 'gradebook.md'}")
+    gradebook.write_all(results, out, "")
+    failed = [r.submission for r in results if r.grader_error]
+    print(f"\n{len(results) - len(failed)} notebooks graded; pass rate per check in {out / 'gradebook.md'}")
     print(f"Gradebook written to {out}")
+    if failed:
+        print(f"GRADER ERROR: {len(failed)} notebooks not graded (no points taken): {', '.join(failed)}. "
+              "Their logs are in the logs folder; grade them again with make grade.", file=sys.stderr)
+        return 1
     return 0
 
 

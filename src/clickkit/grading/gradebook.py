@@ -16,12 +16,15 @@ class Result:
     submission: str
     verdicts: dict = field(default_factory=dict)
     remark: str = ""  # e.g. "not a notebook": every check then fails with this note
+    grader_error: str = ""  # the grader or Kafka failed twice on it: not graded, and no points taken away
 
     def passed(self, key: str) -> bool:
         return bool(self.verdicts.get(key, {}).get("passed"))
 
     @property
-    def points(self) -> int:
+    def points(self):
+        if self.grader_error:
+            return "not graded"
         return sum(check.points for check in rubric.RUBRIC if self.passed(check.key))
 
     @property
@@ -55,6 +58,9 @@ def plot_pass_rates(results: list, path: Path) -> None:
 def feedback_lines(result: Result) -> list:
     """Return the student's feedback as Markdown lines: each check, passed or not, with evidence and advice."""
     lines = [f"# {result.submission}: {result.points}/{rubric.MAX_POINTS}", ""]
+    if result.grader_error:
+        return lines + [f"**Not graded: the grader failed on this notebook ({result.grader_error}). This is not your "
+                        "fault; your instructor will grade it again.**", ""]
     if result.remark:
         lines += [f"**{result.remark}**", ""]
     for check in rubric.RUBRIC:
@@ -103,23 +109,28 @@ def write_feedback(result: Result, folder: Path) -> None:
 def write_all(results: list, folder: Path, warning: str = "") -> None:
     """Write gradebook.md, gradebook.csv, lms.csv, pass-rates.png and the feedback folder."""
     folder.mkdir(parents=True, exist_ok=True)
-    plot_pass_rates(results, folder / "pass-rates.png")
+    plot_pass_rates([r for r in results if not r.grader_error], folder / "pass-rates.png")
     with open(folder / "gradebook.csv", "w", newline="", encoding="utf-8") as out:
         writer = csv.writer(out)
         writer.writerow(["submission", "points", "max_points"] + [check.key for check in rubric.RUBRIC])
         for r in results:
             writer.writerow([r.submission, r.points, rubric.MAX_POINTS] +
-                            [check.points if r.passed(check.key) else 0 for check in rubric.RUBRIC])
+                            ["" if r.grader_error else check.points if r.passed(check.key) else 0
+                             for check in rubric.RUBRIC])
     with open(folder / "lms.csv", "w", newline="", encoding="utf-8") as out:
         writer = csv.writer(out)
         writer.writerow(["login", "points", "max_points", "feedback"])
         for r in results:
             lost = [check.key for check in rubric.RUBRIC if not r.passed(check.key)]
-            writer.writerow([r.login, r.points, rubric.MAX_POINTS, "lost: " + ", ".join(lost) if lost else "all passed"])
+            summary = f"not graded: {r.grader_error}" if r.grader_error else \
+                "lost: " + ", ".join(lost) if lost else "all passed"
+            writer.writerow([r.login, "" if r.grader_error else r.points, rubric.MAX_POINTS, summary])
+    graded = [r for r in results if not r.grader_error]
     rates = markdown_table(["check", "points", "passed by"], (
-        [f"{check.requirement} (`{check.key}`)", check.points, f"{rate:.0%}"] for check, rate in pass_rates(results)))
+        [f"{check.requirement} (`{check.key}`)", check.points, f"{rate:.0%}"] for check, rate in pass_rates(graded)))
     table = markdown_table(["submission", "points", "lost"], (
         [f"[{r.submission}](feedback/{feedback_stem(r)}.md)", f"{r.points}/{rubric.MAX_POINTS}",
+         "NOT GRADED: grader error" if r.grader_error else
          ", ".join(c.key for c in rubric.RUBRIC if not r.passed(c.key)) or "-"] for r in results))
     parts = ["# Gradebook", warning, "## Pass rate per check", rates,
              "![pass rate per check](pass-rates.png)", "## Submissions", table]

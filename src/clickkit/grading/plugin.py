@@ -6,33 +6,34 @@ Run one submission by hand (the grader prints this command for each one in its l
 """
 
 import json
+import os
+import socket
+import threading
 import time
 from pathlib import Path
 from queue import Empty
 
+import nbval.kernel
 import pytest
+from jupyter_client.manager import KernelManager
 from nbval.plugin import IPyNbCell
 
-from clickkit.grading import rubric
 from clickkit.config import load_settings
-from clickkit.ports import free_port, port_is_open
+from clickkit.grading import rubric, sandbox
+from clickkit.grading.bridge import serve, unix_client
+from clickkit.grading.broker_link import BrokerLink
 
-# Run in the kernel after the last cell when nothing answers on INGEST_PORT: serve the app served last.
-# Both snippets stand alone, so that they also work on a notebook run without the grader's setup cell.
+# Run in the kernel after the last cell: when nothing answers on the endpoint's port, serve the app served last.
+# It stands alone, so that it also works on a notebook run without the grader's setup cell.
 SERVE_AGAIN_CODE = """
+import socket as _grader_socket
 import flask as _grader_flask
 from clickkit.course.notebook_server import BackgroundServer as _GraderServer
+with _grader_socket.socket() as _grader_probe:
+    _grader_busy = _grader_probe.connect_ex(("127.0.0.1", {port})) == 0
 _grader_app = (globals().get("_grader_served") or [globals().get("app")])[-1]
-if isinstance(_grader_app, _grader_flask.Flask):
+if not _grader_busy and isinstance(_grader_app, _grader_flask.Flask):
     globals().get("_grader_start", _GraderServer.start)(_GraderServer(_grader_app, port={port}))
-"""
-# A second app from the student's own factory, whose Kafka address the grader cuts, then restores.
-OUTAGE_CODE = """
-from clickkit.broker.gate import KafkaGate as _GraderGate
-from clickkit.course.notebook_server import BackgroundServer as _GraderServer
-_grader_gate = _GraderGate({bootstrap!r})
-_grader_cut = create_app({{"KAFKA_BOOTSTRAP_SERVERS": _grader_gate.address}})
-globals().get("_grader_start", _GraderServer.start)(_GraderServer(_grader_cut, port={port}))
 """
 RECOVERY_S = 30.0
 
@@ -47,19 +48,26 @@ def pytest_addoption(parser):
     group.addoption("--grade-notebook-timeout", type=float, default=180.0, help="seconds for all the cells")
     group.addoption("--grade-output-cap", type=int, default=100_000, help="characters of output allowed")
     group.addoption("--grade-check", action="append", default=[], help="run only this rubric check (repeatable)")
-    group.addoption("--grade-visible", action="store_true", help="only the notebook's own check cells, no rubric")
 
 
 def pytest_configure(config):
     config.grading = Grading(config)
+    if os.environ.get(sandbox.LINK_VARIABLE):
+        nbval.kernel.KernelManager = SandboxKernelManager
+
+
+class SandboxKernelManager(KernelManager):
+    """Talk to the kernel over Unix sockets in the submission's folder: its network has no way out or in."""
+
+    def __init__(self, **kwargs):
+        folder = Path(os.environ[sandbox.FOLDER_VARIABLE])
+        super().__init__(transport="ipc", ip=str(folder / "kernel"), **kwargs)
 
 
 def pytest_collection_modifyitems(session, config, items):
     """Append one test per rubric check, inside the notebook's file node so that its kernel is still alive."""
     cells = [item for item in items if isinstance(item, IPyNbCell)]
     if not cells:
-        return
-    if config.getoption("grade_visible"):
         return
     chosen = config.getoption("grade_check") or [check.key for check in rubric.RUBRIC]
     unknown = set(chosen) - set(rubric.CHECKS)
@@ -89,9 +97,22 @@ def pytest_runtest_makereport(item, call):
 
 
 def pytest_sessionstart(session):
-    """Note where the topic ends before the notebook runs: the grader reads only what comes after."""
+    """Open the sandbox's path to Kafka, and note where the topic ends: the grader reads only what comes after."""
     settings = load_settings()
-    session.config.grading.topic_start = rubric.topic_start(settings.bootstrap_servers, settings.topic)
+    grading = session.config.grading
+    grading.topic_start = rubric.topic_start(settings.bootstrap_servers, settings.topic)
+    link = os.environ.get(sandbox.LINK_VARIABLE)
+    if link:
+        host, _, port = settings.bootstrap_servers.rpartition(":")
+        grading.link = BrokerLink(Path(link) / sandbox.LINK_SOCKET, (host, int(port))).open()
+        grading.endpoint_url = open_endpoint_path(Path(os.environ[sandbox.FOLDER_VARIABLE]) / sandbox.ENDPOINT_SOCKET)
+
+
+def open_endpoint_path(path: Path) -> str:
+    """Forward a loopback port of the grader's to the sandbox's endpoint socket; return the URL of /clicks there."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    threading.Thread(target=serve, args=(listener, unix_client(str(path))), daemon=True).start()
+    return f"http://127.0.0.1:{listener.getsockname()[1]}/clicks"
 
 
 def pytest_sessionfinish(session):
@@ -99,11 +120,10 @@ def pytest_sessionfinish(session):
 
 
 def pytest_terminal_summary(terminalreporter, config):
-    """With --grade-visible, list the notebook's check cells: passed, or the message of their failure."""
-    if config.getoption("grade_visible"):
-        terminalreporter.write_line("\nThe notebook's checks:")
-        for line in config.grading.visible or ["(no check cell ran)"]:
-            terminalreporter.write_line(line)
+    """Tell the instructor's log which requests the broker link refused (the notebook's cells met the refusal)."""
+    link = config.grading.link
+    if link is not None and link.refused:
+        terminalreporter.write_line(f"The broker link refused requests that change the broker: {sorted(set(link.refused))}")
 
 
 class Grading:
@@ -114,16 +134,13 @@ class Grading:
         self.notebook_s = config.getoption("grade_notebook_timeout")
         self.output_cap = config.getoption("grade_output_cap")
         self.started, self.output_chars, self.cell_errors, self.topic_start = 0.0, 0, [], {}
-        self.verdicts, self.grader_error, self.visible = None, None, []
+        self.link, self.endpoint_url = None, ""
+        self.verdicts, self.grader_error = None, None
 
     def saw_cell(self, item, report) -> None:
         outputs = getattr(item, "test_outputs", None) or []
         self.output_chars += sum(len(json.dumps(out.get("text", out.get("data", "")))) for out in outputs)
         errors = [out for out in outputs if out.get("output_type") == "error"]
-        if "check" in item.cell.metadata.get("tags", []):
-            printed = "".join(out.get("text", "") for out in outputs if out.get("output_type") == "stream")
-            self.visible.append(str(errors[0]["evalue"]).strip() if errors else printed.strip() or
-                                f"cell {item.cell_num}: did not finish")
         if errors:
             name, value = errors[0]["ename"], str(errors[0]["evalue"])
             if name == "KeyboardInterrupt" and item.parent.timed_out:
@@ -151,12 +168,13 @@ class Grading:
 
     def _probe_and_judge(self, nbfile) -> dict:
         settings, kernel = load_settings(), nbfile.kernel
+        if self.link is None:
+            raise RuntimeError("no broker link: the grader runs submissions only in its sandbox")
         alive = kernel is not None and kernel.is_alive()
-        port = settings.ingest_port
-        if alive and not port_is_open(port):
-            run_in_kernel(kernel, SERVE_AGAIN_CODE.format(port=port))
-        probes = rubric.probe(f"http://127.0.0.1:{port}/clicks", rubric.Probes())
-        probes.outage = probe_outage(kernel, settings.bootstrap_servers) if alive else \
+        if alive:
+            run_in_kernel(kernel, SERVE_AGAIN_CODE.format(port=sandbox.ENDPOINT_PORT))
+        probes = rubric.probe(self.endpoint_url, rubric.Probes(), self.link)
+        probes.outage = probe_outage(self.endpoint_url, self.link) if alive else \
             {"503": "not checked: the kernel had died"}
         values = rubric.marked_records(settings.bootstrap_servers, settings.topic, self.topic_start, probes.marker)
         capped = self.output_chars > self.output_cap
@@ -210,16 +228,14 @@ def run_in_kernel(kernel, code: str, timeout_s: float = 20.0) -> str:
     return f"the grader's code did not finish within {timeout_s:.0f} s"
 
 
-def probe_outage(kernel, bootstrap_servers: str) -> dict:
-    """Serve a second app of the student's factory with Kafka cut off; probe it, restore Kafka, probe again."""
-    port = free_port()
-    error = run_in_kernel(kernel, OUTAGE_CODE.format(port=port, bootstrap=bootstrap_servers))
-    if error:
-        note = f"not checked: building create_app({{'KAFKA_BOOTSTRAP_SERVERS': ...}}) failed with {error[:120]}"
-        return {"503": note, "recovery": note}
-    url, click = f"http://127.0.0.1:{port}/clicks", json.dumps({"article_title": "Kafka is down"}).encode()
-    cut = rubric.send(url, "a click while Kafka is unreachable", body=click, timeout_s=30)
-    run_in_kernel(kernel, "_grader_gate.open()")
+def probe_outage(url: str, link: BrokerLink) -> dict:
+    """Cut the kernel's one path to Kafka under the running endpoint, probe it, restore the path, probe again."""
+    click = json.dumps({"article_title": "Kafka is down"}).encode()
+    link.cut()
+    try:
+        cut = rubric.send(url, "a click while Kafka is unreachable", body=click, timeout_s=30)
+    finally:
+        link.open()
     deadline, back = time.monotonic() + RECOVERY_S, None
     while time.monotonic() < deadline:
         back = rubric.send(url, "a click once Kafka is back", body=click, timeout_s=15)

@@ -6,6 +6,7 @@ The probes are hidden variants of the notebook's visible checks: the same requir
 
 import json
 import re
+import threading
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -15,9 +16,11 @@ from urllib.parse import urlsplit
 import requests
 
 from clickkit import schema
-from clickkit.broker.topics import end_offsets, ensure_topic, records_since
+from clickkit.broker.topics import end_offsets, ensure_topic, read_to_end_since
+from clickkit.errors import GraderError
 
 REPLY_WITHIN_S = 10.0  # the contract's bound on a 503 while Kafka is unreachable
+HOLD_ACK_S = 1.0       # how long the grader holds Kafka's acknowledgement back: well inside any send timeout
 JSON = "application/json"
 
 
@@ -79,8 +82,12 @@ class Reply:
     seconds: float = 0.0
     retry_after: str | None = None
     problem: str = ""
+    before_ack: str = ""   # set when the answer came while Kafka's acknowledgement was held back
+
 
     def __str__(self) -> str:
+        if self.before_ack:
+            return f"{self.request} → {self.status}, {self.before_ack}"
         if self.status is None:
             return f"{self.request} → no answer ({self.problem})"
         shown = json.dumps(self.body, ensure_ascii=False) if self.is_json else repr(self.body)
@@ -154,18 +161,47 @@ def bad_requests(probes: Probes) -> dict:
     }
 
 
-def probe(url: str, probes: Probes, time_limit_s: float = 90.0) -> Probes:
-    """Send the rubric's requests to the endpoint at `url` (…/clicks), one after the other."""
+def send_held(url: str, name: str, body: bytes, link) -> Reply:
+    """Send a click while the broker link holds Kafka's acknowledgements back; note a 200 that did not wait for one."""
+    link.hold()
+    answer = {}
+    sender = threading.Thread(target=lambda: answer.setdefault("reply", send(url, name, body=body)), daemon=True)
+    sender.start()
+    try:
+        deadline = time.monotonic() + 10
+        while sender.is_alive() and time.monotonic() < deadline and not link.wait_for_produce(0.1):
+            pass
+        produced = link.wait_for_produce(0)
+        if produced:
+            sender.join(timeout=HOLD_ACK_S)  # an honest endpoint is still waiting for Kafka's answer
+        answered_early = not sender.is_alive()
+    finally:
+        link.release()
+    sender.join(timeout=30)
+    reply = answer.get("reply") or Reply(f"POST /clicks: {name}", problem="no answer within 30 s")
+    if answered_early and reply.status == 200:
+        reply.before_ack = ("answered 200 while Kafka's acknowledgement was held back" if produced else
+                            "answered 200 before anything was sent to Kafka")
+    return reply
+
+
+def probe(url: str, probes: Probes, link, time_limit_s: float = 90.0) -> Probes:
+    """Send the rubric's requests to the endpoint at `url` (…/clicks), one after the other.
+
+    The first and last clicks go while `link` (the sandbox's path to Kafka) holds the acknowledgements back.
+    """
     deadline = time.monotonic() + time_limit_s
     probes.clicks = [probes.click(n) for n in range(7)]
 
-    def post(name, body, content_type=JSON, method="POST", path=url):
-        if time.monotonic() < deadline:
-            probes.replies[name] = send(path, name, method, body, content_type)
-        else:
+    def post(name, body, content_type=JSON, method="POST", path=url, held=False):
+        if time.monotonic() >= deadline:
             probes.replies[name] = Reply(f"{method} ({name})", problem="not sent: the endpoint used up the time")
+        elif held:
+            probes.replies[name] = send_held(path, name, body, link)
+        else:
+            probes.replies[name] = send(path, name, method, body, content_type)
 
-    post("click 1", json.dumps(probes.clicks[0]).encode())
+    post("click 1", json.dumps(probes.clicks[0]).encode(), held=True)
     if probes.replies["click 1"].status is None:
         return probes  # nothing answers: every other request would only wait for its timeout
     for n in range(1, 6):
@@ -174,18 +210,30 @@ def probe(url: str, probes: Probes, time_limit_s: float = 90.0) -> Probes:
         post(name, body, content_type)
     post("an unknown URL", b"{}", path=url.rsplit("/", 1)[0] + "/nowhere")
     post("GET /clicks", None, None, method="GET")
-    post("click 7, after the bad requests", json.dumps(probes.clicks[6]).encode())
+    post("click 7, after the bad requests", json.dumps(probes.clicks[6]).encode(), held=True)
     return probes
 
 
 def marked_records(bootstrap_servers: str, topic: str, start: dict, marker: str, wait_s: float = 2.0,
                    expected: int = 7) -> list:
-    """Return the values of records written since `start` that carry the marker, oldest first."""
+    """Return the values of records written since `start` that carry the marker, oldest first.
+
+    Raise GraderError when Kafka cannot show them all: a read cut short, a log that no longer starts where it
+    did, or a missing topic. Those are the broker's faults, never the student's.
+    """
     needle, deadline = marker.encode(), time.monotonic() + wait_s
     while True:
-        found = sorted((r.timestamp, r.partition, r.offset, r.value)
-                       for r in records_since(bootstrap_servers, topic, start, timeout_s=10.0)
-                       if r.value and needle in r.value)
+        try:
+            records, complete, starts = read_to_end_since(bootstrap_servers, topic, start, timeout_s=20.0)
+        except Exception as error:
+            raise GraderError(f"reading {topic} back from the private broker failed: {error!r}") from error
+        if not complete:
+            raise GraderError(f"reading {topic} back took over 20 s: the private broker is overloaded or stuck")
+        moved = {p: offset for p, offset in starts.items() if offset > start.get(p, 0)}
+        if moved:
+            raise GraderError(f"{topic}'s log now starts at {moved}, after where grading began ({start}): "
+                              "records were removed behind the grader's back")
+        found = sorted((r.timestamp, r.partition, r.offset, r.value) for r in records if r.value and needle in r.value)
         # An acknowledged send is already there; the short wait is for endpoints that answer before the ack.
         if len(found) >= expected or time.monotonic() > deadline:
             return [value for *_, value in found]
@@ -255,6 +303,10 @@ def judge(probes: Probes, values: list, cell_errors: list, output_capped: bool) 
     on_topic = [f"on the topic: {value[:140].decode(errors='replace')}" for value in values[:3]]
     click_replies = [got(f"click {n}") for n in range(1, 7)] + [got("click 7, after the bad requests")]
     verdicts = {"answers_200": expect_status([click_replies[0], click_replies[-1]], 200)}
+    early = [reply for reply in (click_replies[0], click_replies[-1]) if reply.before_ack]
+    if early:
+        verdicts["answers_200"] = Verdict(False, "a 200 came before Kafka had acknowledged the click",
+                                          [str(reply) for reply in early])
 
     oks = [reply for reply in click_replies if reply.status == 200]
     keys_right = [r.is_json and isinstance(r.body, dict) and set(r.body) == {"topic", "partition", "offset"} for r in oks]

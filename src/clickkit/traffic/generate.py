@@ -3,6 +3,7 @@
 import heapq
 import itertools
 import random
+import uuid
 from dataclasses import dataclass
 from importlib import resources
 from urllib.parse import quote
@@ -113,8 +114,23 @@ def dirty(rng: random.Random, event: dict, dirt: Dirt) -> dict:
     return event
 
 
+def event_ids(seed: int):
+    """Yield the event ids of a seed's clicks: random UUIDs, the same for the same seed."""
+    # A generator of its own, so that adding ids changed no other value the seed gives.
+    rng = random.Random(f"event_id-{seed}")
+    while True:
+        yield str(uuid.UUID(int=rng.getrandbits(128), version=4))
+
+
 def generate(seed: int = 0, start_ms: int = DEFAULT_START_MS, dirt: Dirt = Dirt(), titles=None):
-    """Yield click events forever, in time order, from ACTIVE_VISITORS interleaved sessions."""
+    """Yield click events forever, in time order, from ACTIVE_VISITORS interleaved sessions, each with its event_id."""
+    for event, event_id in zip(clicks(seed, start_ms, dirt, titles), event_ids(seed)):
+        event[schema.EVENT_ID] = event_id  # after the dirt: a click keeps its id however dirty it is
+        yield event
+
+
+def clicks(seed: int, start_ms: int, dirt: Dirt, titles=None):
+    """Yield the clicks of generate() without their ids."""
     rng = random.Random(seed)
     titles = titles or load_titles()
     popularity = [1 / (rank + 10) for rank in range(len(titles))]  # a long tail, like real page views

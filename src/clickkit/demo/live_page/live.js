@@ -51,6 +51,33 @@
     byId("now").textContent = perSecond[perSecond.length - 2] || 0;
   }
 
+  // The lag of a consumer group (make demo ARGS=--lag): how many events wait in Kafka for it, over the last minute.
+  function drawLag(lag) {
+    var box = byId("lag");
+    box.hidden = !lag;
+    if (!lag) return;
+    byId("lag-now").textContent = lag.now === null ? "?" : lag.now;
+    byId("lag-group").textContent = lag.group;
+    var state = lag.state === "stopped" ? "(processing stopped)" : lag.state === "running" ? "(processing)" : "";
+    byId("lag-state").textContent = lag.problem ? state + " " + lag.problem : state;
+    byId("lag-state").className = lag.state === "stopped" || lag.problem ? "stopped" : "";
+    var chart = byId("lag-chart");
+    var values = lag.per_second.map(function (v) { return v || 0; });
+    var peak = Math.max.apply(null, values.concat([1]));
+    var width = 600 / values.length, height = 60;
+    while (chart.firstChild) chart.removeChild(chart.firstChild);
+    lag.per_second.forEach(function (count, i) {
+      if (count === null) return;
+      var bar = document.createElementNS(SVG, "rect");
+      var tall = Math.max(1, (count / peak) * (height - 4));
+      bar.setAttribute("x", (i * width).toFixed(1));
+      bar.setAttribute("width", width.toFixed(1));
+      bar.setAttribute("y", (height - tall).toFixed(1));
+      bar.setAttribute("height", tall.toFixed(1));
+      chart.appendChild(bar);
+    });
+  }
+
   function row(name, count, className) {
     var tr = document.createElement("tr");
     var th = document.createElement("th");
@@ -112,6 +139,7 @@
     ["country", "platform", "article"].forEach(function (name) { drawCounts(name, data.counts[name]); });
     drawEvents(data.last);
     drawAnswers(data.answers);
+    drawLag(data.lag);
     if (data.kafka_error) status(data.kafka_error, "problem");
     else status("reading " + data.topic + " at " + data.bootstrap_servers, "ok");
   }

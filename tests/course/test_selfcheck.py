@@ -1,0 +1,39 @@
+"""make check: a notebook runs from the top with the course's own checks, whatever the student did to them."""
+
+import shutil
+
+import nbformat
+
+from clickkit.config import REPO_ROOT
+from clickkit.course import selfcheck
+
+
+def test_an_untouched_00_runs_the_checks_of_00(tmp_path, capsys, bootstrap_servers):
+    notebook = tmp_path / "00-intro.ipynb"
+    shutil.copy(REPO_ROOT / "notebooks" / "00-intro.ipynb", notebook)
+    assert selfcheck.main([str(notebook)]) == 1
+    printed = capsys.readouterr().out
+    assert "✗ POST /ratings answers 201 with the rating for a valid one" in printed
+    assert "rate() is not written yet" in printed and "0 of 3 checks passed in 00-intro.ipynb." in printed
+    assert "read_click" not in printed and "name 'demo'" not in printed  # not the checks of 01
+
+
+def test_a_solved_notebook_passes_even_with_a_check_deleted_and_one_forged(tmp_path, capsys, bootstrap_servers):
+    solution = nbformat.read(REPO_ROOT / "solutions" / "00-intro.ipynb", as_version=4)
+    checks = [cell for cell in solution.cells if "check" in cell.metadata.get("tags", [])]
+    solution.cells.remove(checks[0])
+    checks[1].source = 'print("✓ all good")'
+    notebook = tmp_path / "00-intro-mine.ipynb"
+    nbformat.write(solution, notebook)
+    assert selfcheck.main([str(notebook)]) == 0
+    printed = capsys.readouterr().out
+    assert "(make check put back the deleted check" in printed and "3 of 3 checks passed" in printed
+    assert "✓ send_clicks() stores each click as JSON" in printed and "✓ all good" not in printed
+
+
+def test_a_notebook_that_is_not_of_the_course_is_named(tmp_path, capsys):
+    notebook = tmp_path / "notes.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(), notebook)
+    assert selfcheck.main([str(notebook)]) == 2
+    assert "notes.ipynb is not one of the course's notebooks (00-intro.ipynb, 01-ingest-api.ipynb" in \
+        capsys.readouterr().err
