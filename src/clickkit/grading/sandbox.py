@@ -121,8 +121,7 @@ def command(argv: list[str], folder: Path, uid: int, files: dict | None = None, 
     limit = [shutil.which("prlimit") or "prlimit", f"--as={limits.memory_bytes}", f"--nproc={limits.processes}",
              f"--fsize={limits.file_bytes}", "--", shutil.which("nice") or "nice", "-n", str(limits.niceness)]
     if os.geteuid() != 0:  # an instructor without root: a user namespace instead of a user of its own
-        user = ["--unshare-user", "--uid", str(uid), "--gid", str(uid)]
-        return sandbox[:1] + user + sandbox[1:] + ["--"] + limit + ["--"] + argv
+        return sandbox[:1] + ["--unshare-user"] + sandbox[1:] + ["--"] + limit + ["--"] + argv
     user = [shutil.which("setpriv") or "setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
             "--inh-caps=-all", "--bounding-set=-all"]
     return sandbox + ["--"] + limit + ["--"] + user + ["--"] + argv
