@@ -7,13 +7,15 @@ READY := $(VENV)/.installed
 PYTEST_ARGS ?=
 
 .PHONY: help setup doctor lab test test-fast kafka-up kafka-down kafka-status cluster-up cluster-down \
-        exercises fake-website demo-site demo bench bench-variants reliability grade check release answers clean lint
+        exercises fake-website demo-site demo bench bench-variants reliability grade check release answers clean lint \
+        test-devcontainer
 
 help:
 	@echo "make lab        start Kafka and JupyterLab on the notebooks"
 	@echo "make test       run the whole suite (starts its own broker unless KAFKA_BOOTSTRAP_SERVERS is set)"
 	@echo "make test-fast  the tests that need no broker and no Java, in seconds, then make lint"
 	@echo "make lint       the formatter and the linter (ruff) over the code and the solutions' code cells"
+	@echo "make test-devcontainer  docker-compose.yml and the devcontainer run for real, make test inside (Linux, root)"
 	@echo "make kafka-up | kafka-down | kafka-status | cluster-up | cluster-down"
 	@echo "make exercises | fake-website ARGS=... | demo-site | bench | bench-variants | reliability | grade SUBMISSIONS=path"
 	@echo "make demo       the classroom demo: site, endpoint, live page (ARGS='--host 0.0.0.0' for phones)"
@@ -46,6 +48,11 @@ test: $(READY)
 	@command -v ip >/dev/null || [ "$$(id -u)" -ne 0 ] || { echo "Installing iproute2 for the compose topology test..."; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iproute2 >/dev/null; }
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# A Docker engine of its own, stand-in images, docker compose and devcontainer up, then make test inside:
+# tests/devcontainer/README.md. CI runs it after make test.
+test-devcontainer: $(READY)
+	KIT_PYTHON=$(BIN)/python bash tests/devcontainer/run.sh
 
 # The inner loop: no broker, no Java, no notebooks; then the formatter and the linter (pyproject.toml's [tool.ruff]).
 test-fast: $(READY)

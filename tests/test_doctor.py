@@ -1,5 +1,6 @@
 """make doctor: each fault is injected, and its line says what is wrong and what to do."""
 
+import errno
 import os
 import re
 import socket
@@ -138,6 +139,37 @@ def test_a_broker_that_is_not_there_says_how_to_start_it():
     unknown, _ = doctor.check_broker(settings_for("kafka.invalid:19092"))
     assert not unknown.ok and "the name kafka.invalid does not resolve here" in unknown.text
     assert "docker compose up -d kafka" in unknown.text
+
+
+def test_ipv6_switched_off_as_in_docker_does_not_hide_what_the_ipv4_address_tells(listening, monkeypatch):
+    real_connect = socket.create_connection
+
+    def connect(address, *args, **kwargs):
+        if address[0] == "::1":  # what a container without IPv6 answers, whether or not something listens
+            raise OSError(errno.EADDRNOTAVAIL, os.strerror(errno.EADDRNOTAVAIL))
+        return real_connect(address, *args, **kwargs)
+
+    monkeypatch.setattr(doctor.socket, "create_connection", connect)
+    monkeypatch.setattr(doctor, "resolve", lambda host, port: ["::1", "127.0.0.1"])
+    assert doctor.connect_problem("localhost", listening) == ""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        dead = sock.getsockname()[1]  # nothing listens once the socket is closed
+    assert doctor.connect_problem("localhost", dead) == f"nothing listens at localhost:{dead} (::1, 127.0.0.1)"
+    monkeypatch.setattr(doctor, "resolve", lambda host, port: ["::1"])
+    assert doctor.connect_problem("localhost", dead).endswith(f"does not connect: {os.strerror(errno.EADDRNOTAVAIL)}")
+
+
+def test_a_folder_the_student_cannot_write_to_says_how_to_build_with_their_id(tmp_path, monkeypatch):
+    assert doctor.check_folder_writable().ok, "the checkout under test must be this user's"
+    folder = tmp_path / "kit"
+    folder.mkdir()
+    folder.chmod(0o555)
+    if os.getuid() == 0:  # root may write anywhere: answer as the kernel does for any other user
+        monkeypatch.setattr(doctor.os, "access", lambda path, mode: False)
+    check = doctor.check_folder_writable(folder)
+    assert not check.ok and f"belongs to user id {folder.stat().st_uid}, and you are {os.getuid()}" in check.text
+    assert "STUDENT_UID=$(id -u) docker compose build workspace" in check.text
 
 
 def test_something_that_is_not_kafka_on_the_broker_port_is_explained(listening, quick):

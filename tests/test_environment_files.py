@@ -128,6 +128,14 @@ def test_advertised_listeners_match_what_the_workspace_and_host_use(compose):
     assert {f"{name}:PLAINTEXT" for name in bound} == set(settings["listener.security.protocol.map"].split(","))
 
 
+def test_only_the_workspace_may_make_the_namespaces_of_the_graders_sandbox(compose):
+    # bubblewrap needs new namespaces and a fresh /proc: Docker's seccomp profile and masked paths forbid both.
+    assert set(compose["services"]["workspace"]["security_opt"]) == {"seccomp=unconfined", "systempaths=unconfined"}
+    for service in compose["services"].values():
+        assert not service.get("privileged") and not service.get("cap_add"), service
+    assert "security_opt" not in compose["services"]["kafka"]
+
+
 def test_kafka_keeps_its_data_in_a_named_volume(compose):
     kafka = compose["services"]["kafka"]
     data = broker_properties(kafka)["log.dirs"]

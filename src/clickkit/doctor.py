@@ -3,6 +3,7 @@
 # Runs before `make setup` too, on whatever python3 is there: standard library only, until Kafka is asked.
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import socket
@@ -11,7 +12,7 @@ import sys
 import threading
 from dataclasses import dataclass
 
-from clickkit.config import load_settings
+from clickkit.config import REPO_ROOT, load_settings
 from clickkit.ports import port_is_open, port_owner
 
 MIN_PYTHON = (3, 11)
@@ -128,6 +129,21 @@ def check_docker(path: str | None = None) -> Check:
     )
 
 
+def check_folder_writable(folder=REPO_ROOT) -> Check:
+    """Check that this user may write into the kit's folder, where notebooks and the kit's state are saved."""
+    if os.access(folder, os.W_OK):
+        return Check(True, f"the kit's folder {folder}: yours to write")
+    owner, me = os.stat(folder).st_uid, os.getuid()
+    return Check(
+        False,
+        f"the kit's folder {folder} belongs to user id {owner}, and you are {me}: nothing can be saved "
+        "there. In the devcontainer on Linux, build the workspace with your own id: on your machine "
+        "run STUDENT_UID=$(id -u) docker compose build workspace, then docker compose up -d "
+        "--force-recreate workspace (VS Code does this by itself, except for root). Elsewhere: "
+        f"sudo chown -R $(id -u) {folder}",
+    )
+
+
 def installed_kafka_python() -> str | None:
     """Return the installed kafka-python version, or None."""
     from importlib.metadata import PackageNotFoundError, version
@@ -181,13 +197,19 @@ def connect_problem(host: str, port: int) -> str:
             else ""
         )
         return f"the name {host} does not resolve here.{hint}"
-    try:
-        socket.create_connection((host, port), timeout=NETWORK_TIMEOUT_S).close()
-    except ConnectionRefusedError:
-        return f"nothing listens at {host}:{port} ({', '.join(addresses)})"
-    except OSError as error:
-        return f"{host}:{port} ({', '.join(addresses)}) does not connect: {error.strerror or error}"
-    return ""
+    errors = []
+    # Each address on its own: in a Docker container IPv6 is off, so ::1 fails with "Cannot assign requested
+    # address" whether or not something listens, and only 127.0.0.1 tells.
+    for address in addresses:
+        try:
+            socket.create_connection((address, port), timeout=NETWORK_TIMEOUT_S).close()
+            return ""
+        except OSError as error:
+            errors.append(error)
+    shown = f"{host}:{port} ({', '.join(addresses)})"
+    if any(isinstance(error, ConnectionRefusedError) for error in errors):
+        return f"nothing listens at {shown}"
+    return f"{shown} does not connect: {errors[0].strerror or errors[0]}"
 
 
 def advertised_brokers(bootstrap_servers: str, timeout_s: float | None = None) -> list:
@@ -278,6 +300,7 @@ def kafka_answers(bootstrap_servers: str) -> bool:
 def run_checks(settings):
     """Yield every check, in the order the report prints them."""
     yield check_python()
+    yield check_folder_writable()
     yield check_java()
     yield check_maven()
     yield check_docker()

@@ -42,9 +42,18 @@ def release(tmp_path_factory):
     return dest, files
 
 
+def clone_env(**extra) -> dict:
+    """Return the environment for make in the clone: its own virtual environment, never the kit's.
+
+    The devcontainer names the kit's environment in CLICKKIT_VENV; the clone's `make setup` would install the
+    student's kit over the instructor's there.
+    """
+    return {**{k: v for k, v in os.environ.items() if k != "CLICKKIT_VENV"}, **extra}
+
+
 def run(command, cwd, timeout):
     """Run a command; return its completed process, with stdout and stderr as text."""
-    return subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=timeout, env=clone_env())
 
 
 def filled(exercise_path, solution_path):
@@ -61,7 +70,7 @@ def filled(exercise_path, solution_path):
 def lab_lists_the_notebooks(clone, tmp_path) -> set:
     """Start make lab in the clone, wait for its URL, and return the notebooks JupyterLab serves."""
     port, log = free_port(), tmp_path / "lab.log"
-    env = {**os.environ, "JUPYTER_PORT": str(port), "JUPYTER_RUNTIME_DIR": str(tmp_path)}
+    env = clone_env(JUPYTER_PORT=str(port), JUPYTER_RUNTIME_DIR=str(tmp_path))
     with open(log, "w") as out:
         lab = subprocess.Popen(
             ["make", "lab"], cwd=clone, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True

@@ -168,6 +168,7 @@ def command(
     sandbox += ["--bind", str(folder), str(folder), "--chdir", str(folder), "--clearenv"]
     for name, value in (env or kernel_environment(folder, 9092)).items():
         sandbox += ["--setenv", name, value]
+    sandbox += ["--remount-ro", "/"]  # last: without root, the user namespace's user owns bwrap's root folder
     limit = [
         shutil.which("prlimit") or "prlimit",
         f"--as={limits.memory_bytes}",
