@@ -90,6 +90,7 @@ esac""",
     )
     assert stopped.ok and stopped.text.startswith("Docker 28.2.2")
     assert "engine does not answer" in stopped.text and "start Docker Desktop" in stopped.text
+    assert stopped.line().startswith("! Docker")  # not a ✓: the engine does not work, though the kit needs none
     running = doctor.check_docker(
         path=fake_tool(
             tmp_path,

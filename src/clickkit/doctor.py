@@ -35,10 +35,11 @@ class Check:
 
     ok: bool
     text: str
+    note: bool = False  # not a problem for the kit, but not working either: shown with "!", never with ✓
 
     def line(self) -> str:
         """Return the line as printed."""
-        return f"{'✓' if self.ok else '✗'} {self.text}"
+        return f"{'!' if self.note else '✓' if self.ok else '✗'} {self.text}"
 
 
 @dataclass(frozen=True)
@@ -123,7 +124,8 @@ def check_docker(path: str | None = None) -> Check:
         return Check(True, f"Docker {docker.version}, engine {engine.version} ({docker.path})")
     return Check(
         True,
-        f"Docker {docker.version or '(version unknown)'} ({docker.path}); its engine does not answer: "
+        note=True,
+        text=f"Docker {docker.version or '(version unknown)'} ({docker.path}); its engine does not answer: "
         "before docker compose or the devcontainer, start Docker Desktop (Linux: sudo systemctl start "
         "docker). The kit without Docker does not need it",
     )
