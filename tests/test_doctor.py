@@ -208,7 +208,7 @@ def test_exit_status_is_the_verdict(bootstrap_servers, capsys):
     assert capsys.readouterr().out.rstrip().endswith("All good.")
     assert doctor.main({**good, "KAFKA_BOOTSTRAP_SERVERS": "kafka.invalid:19092"}) == 1
     lines = capsys.readouterr().out.splitlines()
-    assert all(line[:2] in {"✓ ", "✗ "} for line in lines[:-1]) and "2 problem(s)" in lines[-1]
+    assert all(line[:2] in {"✓ ", "✗ ", "! "} for line in lines[:-1]) and "2 problem(s)" in lines[-1]
 
 
 def test_it_runs_before_make_setup_without_any_dependency(bootstrap_servers):
