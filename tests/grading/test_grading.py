@@ -7,12 +7,16 @@ honest copy of the solution (a victim) after each attack, so that every attack i
 
 import csv
 import io
+import os
+import signal
 import subprocess
+import sys
 import threading
 import time
 from contextlib import redirect_stdout
 from pathlib import Path
 
+import psutil
 import pytest
 from attacks import ATTACKS, write_attack
 from grading_samples import EVERYTHING, SAMPLES, write_sample
@@ -218,3 +222,38 @@ def test_the_docs_rubric_table_is_the_rubric():
     rows = [line for line in section.splitlines() if line.startswith("| `")]
     assert rows == [f"| `{c.key}` | {c.points} | {c.requirement} |" for c in rubric.RUBRIC]
     assert f"## The rubric (<!-- MAX_POINTS -->{rubric.MAX_POINTS}<!-- end --> points)" in docs
+
+
+def test_a_stopped_grader_leaves_no_sandbox_or_private_broker_behind(tmp_path):
+    class_folder, scratch = tmp_path / "class", tmp_path / "scratch"
+    class_folder.mkdir()
+    scratch.mkdir()
+    (class_folder / "solution.ipynb").write_bytes(SOLUTION.read_bytes())
+    out = tmp_path / "out"
+    grader = subprocess.Popen(
+        [sys.executable, "-m", "clickkit.grading", str(class_folder), "--out", str(out)],
+        env=dict(os.environ, TMPDIR=str(scratch)),  # the private brokers' folders: how to find their processes
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    log, deadline = out / "logs" / "solution.log", time.monotonic() + 300
+    while time.monotonic() < deadline and grader.poll() is None:
+        if log.exists() and grading.SANDBOX_LINE in log.read_text(encoding="utf-8"):
+            break
+        time.sleep(0.2)
+    assert grader.poll() is None, grader.communicate()
+    uid = log.read_text(encoding="utf-8").split(grading.SANDBOX_LINE, 1)[1].split()[0]
+    time.sleep(2)  # well inside the grading of the notebook: its sandbox is up
+    grader.send_signal(signal.SIGTERM)
+    stdout, stderr = grader.communicate(timeout=120)
+    assert grader.returncode == 130, stdout + stderr
+    assert "Stopped: no gradebook written" in stderr
+    left = []
+    for process in psutil.process_iter(["cmdline", "uids", "status"]):
+        info = process.info
+        if info["status"] == psutil.STATUS_ZOMBIE:
+            continue
+        if str(scratch) in " ".join(info["cmdline"] or []) or (info["uids"] and str(info["uids"].real) == uid):
+            left.append(info["cmdline"])
+    assert not left, f"still running after the grader stopped: {left}"

@@ -1,6 +1,7 @@
-"""A private Kafka broker per grading worker, emptied before each submission: no submission meets another's records.
+"""Private Kafka brokers, each leased to one submission at a time and emptied first: none meets another's records.
 
-Each worker of `make grade JOBS=N` leases a broker of its own. Before a submission runs, every topic and consumer
+`make grade JOBS=N` starts 2N of them (turns.py: N notebooks run their cells while N others start up or are
+probed), and each submission leases one. Before a submission runs, every topic and consumer
 group on it is deleted and the topic `clicks` is made again, so a submission starts from the empty broker a student
 has on their own machine, and nothing it does reaches the next one.
 """
@@ -23,7 +24,7 @@ EMPTY_WITHIN_S = 60.0
 
 
 class PrivateBrokers:
-    """`count` single-node brokers on loopback, each leased to one worker at a time."""
+    """`count` single-node brokers on loopback, each leased to one submission at a time."""
 
     def __init__(self, count: int, cache: Path, topic: str):
         self.topic = topic
@@ -33,7 +34,7 @@ class PrivateBrokers:
         try:
             with ThreadPoolExecutor(max_workers=count) as pool:
                 started = pool.map(
-                    lambda n: start_on_free_ports(self.home / f"worker-{n}", 1, cache, host="127.0.0.1"), range(count)
+                    lambda n: start_on_free_ports(self.home / f"broker-{n}", 1, cache, host="127.0.0.1"), range(count)
                 )
                 self.brokers = list(started)
         except KitError as error:

@@ -6,6 +6,7 @@ python -m clickkit.grading SUBMISSIONS [--jobs N] [--out FOLDER]    # a notebook
 import argparse
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -22,10 +23,12 @@ from clickkit.course.check_cells import restore_checks
 from clickkit.errors import GraderError, KitError
 from clickkit.grading import cgroups, gradebook, rubric, sandbox
 from clickkit.grading.brokers import PrivateBrokers
+from clickkit.grading.turns import Turns
 from clickkit.ports import free_port
 
 SOLUTION = REPO_ROOT / "solutions" / "01-ingest-api.ipynb"
 GRADED_NOTEBOOK = Path("notebooks") / "01-ingest-api.ipynb"  # where a student's repository holds the graded lab
+START_UP_S = 120.0  # for pytest to start the kernel and ask for its turn
 SANDBOX_LINE = "Sandboxed as uid "  # the first line of each submission's log, when sandboxed
 # Run before the student's first cell: a blocking app.run() serves in the background on the grader's port,
 # and every app the notebook serves is remembered, so that it can be served again after the notebook stops it.
@@ -101,9 +104,18 @@ def pytest_command(copy: Path, work: Path, junit: Path, limits: Limits, sandboxe
     ]
 
 
-def grade_one(
-    path: Path, name: str, out: Path, brokers: PrivateBrokers, limits: Limits, spec_root: Path
-) -> gradebook.Result:
+@dataclass
+class Grader:
+    """What every submission of a run shares: where results go, the brokers, the limits, the turns to run cells."""
+
+    out: Path
+    brokers: PrivateBrokers
+    limits: Limits
+    spec_root: Path
+    turns: Turns
+
+
+def grade_one(path: Path, name: str, grader: Grader) -> gradebook.Result:
     """Grade one notebook in a private folder, sandbox and broker; raise GraderError when the grader itself fails."""
     work = Path(tempfile.mkdtemp(prefix="clickkit-grade-"))
     folder, link = work / "submission", work / "link"
@@ -118,13 +130,14 @@ def grade_one(
             return gradebook.Result(name, remark=f"The grader could not read this notebook: {error}"[:300])
         (work / "pytest.ini").write_text("[pytest]\n", encoding="utf-8")
         sandbox.prepare_folder(folder, uid)
+        out, limits = grader.out, grader.limits
         junit = out / "junit" / (name.replace("/", "__").removesuffix(".ipynb") + ".xml")
         junit.parent.mkdir(parents=True, exist_ok=True)
         log = out / "logs" / junit.with_suffix(".log").name
         log.parent.mkdir(parents=True, exist_ok=True)
         command = pytest_command(copy, work, junit, limits, True)
-        budget = limits.notebook_s + limits.cell_s + 240  # the cells, one more hung cell, start-up and the probes
-        with brokers.lease() as broker, open(log, "w", encoding="utf-8") as output:
+        budget = limits.notebook_s + limits.cell_s + 120  # the cells, one more hung cell, and the probes
+        with grader.brokers.lease() as broker, open(log, "w", encoding="utf-8") as output:
             output.write(f"{SANDBOX_LINE}{uid} (its processes: ps -u {uid})\n")
             output.flush()
             kafka_port = broker.nodes[0].port
@@ -132,9 +145,9 @@ def grade_one(
             env = dict(
                 os.environ,
                 KAFKA_BOOTSTRAP_SERVERS=broker.bootstrap_servers,
-                CLICKS_TOPIC=brokers.topic,
+                CLICKS_TOPIC=grader.brokers.topic,
                 INGEST_PORT=str(sandbox.ENDPOINT_PORT),
-                JUPYTER_PATH=str(spec_root),
+                JUPYTER_PATH=str(grader.spec_root),
                 **{
                     sandbox.FOLDER_VARIABLE: str(folder),
                     sandbox.UID_VARIABLE: str(uid),
@@ -143,7 +156,7 @@ def grade_one(
                 },
             )
             try:
-                subprocess.run(command, env=env, stdout=output, stderr=subprocess.STDOUT, timeout=budget, cwd=work)
+                grader.turns.run(command, env, output, work, START_UP_S, budget)
             except subprocess.TimeoutExpired:
                 return gradebook.Result(name, remark=f"Grading this notebook took over {budget:.0f} s and was stopped.")
         return read_results(work / "results.json", name, log)
@@ -206,41 +219,53 @@ def kernel_spec_root(out: Path) -> Path:
     return sandbox.write_kernel_spec(out / ".kernel")
 
 
-def grade_with_retry(
-    path: Path, name: str, out: Path, brokers: PrivateBrokers, limits: Limits, spec_root: Path
-) -> gradebook.Result:
+def grade_with_retry(path: Path, name: str, grader: Grader) -> gradebook.Result:
     """Grade once, and again on a fresh broker after a grader error; after a second one, mark it not graded."""
     try:
-        return grade_one(path, name, out, brokers, limits, spec_root)
+        return grade_one(path, name, grader)
     except GraderError as first:
         print(f"{name}: GRADER ERROR ({first}); grading it again", file=sys.stderr, flush=True)
     try:
-        return grade_one(path, name, out, brokers, limits, spec_root)
+        return grade_one(path, name, grader)
     except GraderError as second:
         print(f"{name}: GRADER ERROR again ({second}); not graded", file=sys.stderr, flush=True)
         return gradebook.Result(name, grader_error=str(second)[:300])
 
 
 def grade_class(submissions: dict, out: Path, jobs: int, limits: Limits) -> list:
-    """Grade every notebook, `jobs` at a time, each on a private broker; return the results."""
+    """Grade every notebook, `jobs` running their cells at once, each on an emptied private broker."""
     spec_root = kernel_spec_root(out)
-    brokers = PrivateBrokers(max(1, jobs), load_settings().kafka_cache, CLICKS_TOPIC)
+    turns = Turns(jobs)
+    # Twice as many runs as turns: while one runs its cells, the next starts up or the last is being probed.
+    runs = 2 * turns.jobs
+    brokers = PrivateBrokers(runs, load_settings().kafka_cache, CLICKS_TOPIC)
+    grader = Grader(out, brokers, limits, spec_root, turns)
+
+    def one(item):
+        name, path = item
+        began = time.monotonic()
+        if not path.exists():
+            result = gradebook.Result(name, remark=f"No notebook at {GRADED_NOTEBOOK} in this repository.")
+        else:
+            result = grade_with_retry(path, name, grader)
+        print(f"{name}: {result.points}/{rubric.MAX_POINTS} ({time.monotonic() - began:.0f} s)", flush=True)
+        return result
+
+    pool = ThreadPoolExecutor(max_workers=runs)
     try:
-
-        def one(item):
-            name, path = item
-            began = time.monotonic()
-            if not path.exists():
-                result = gradebook.Result(name, remark=f"No notebook at {GRADED_NOTEBOOK} in this repository.")
-            else:
-                result = grade_with_retry(path, name, out, brokers, limits, spec_root)
-            print(f"{name}: {result.points}/{rubric.MAX_POINTS} ({time.monotonic() - began:.0f} s)", flush=True)
-            return result
-
-        with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-            return list(pool.map(one, submissions.items()))
+        return list(pool.map(one, submissions.items()))
+    except BaseException:
+        turns.stop_all()  # a stop (Ctrl+C, SIGTERM) ends every run now, and the brokers below
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
     finally:
+        pool.shutdown(wait=True)
         brokers.stop()
+
+
+def stop_on_sigterm(signum, frame):
+    """Stop grading as Ctrl+C does."""
+    raise KeyboardInterrupt
 
 
 def main(argv=None) -> int:
@@ -250,7 +275,7 @@ def main(argv=None) -> int:
     )
     parser.add_argument("submissions", type=Path, help="a notebook, or a folder searched for notebooks")
     parser.add_argument("--out", type=Path, help="folder for the gradebook (default: gradebook-<time>)")
-    parser.add_argument("--jobs", type=int, default=1, help="submissions graded at once (default 1)")
+    parser.add_argument("--jobs", type=int, default=1, help="notebooks running their cells at once (default 1)")
     parser.add_argument("--cell-timeout", type=float, default=Limits.cell_s, help="seconds per cell")
     parser.add_argument("--notebook-timeout", type=float, default=Limits.notebook_s, help="seconds per notebook")
     args = parser.parse_args(argv)
@@ -262,11 +287,15 @@ def main(argv=None) -> int:
         )
         return 2
     out = (args.out or Path(f"gradebook-{datetime.now():%Y%m%d-%H%M%S}")).resolve()
+    signal.signal(signal.SIGTERM, stop_on_sigterm)  # as Ctrl+C does: every run and private broker ends
     try:
         results = grade_class(paths, out, args.jobs, limits)
     except KitError as error:
         print(f"GRADER ERROR, no grades written: {error}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print("Stopped: no gradebook written; every sandbox and private broker was stopped.", file=sys.stderr)
+        return 130
     gradebook.write_all(results, out, "")
     failed = [r.submission for r in results if r.grader_error]
     print(f"\n{len(results) - len(failed)} notebooks graded; pass rate per check in {out / 'gradebook.md'}")

@@ -21,6 +21,7 @@ from clickkit.config import load_settings
 from clickkit.grading import rubric, sandbox
 from clickkit.grading.bridge import serve, unix_client
 from clickkit.grading.broker_link import BrokerLink
+from clickkit.grading.turns import TURN_VARIABLE, Turn
 
 # Run in the kernel after the last cell: when nothing answers on the endpoint's port, serve the app served last.
 # It stands alone, so that it also works on a notebook run without the grader's setup cell.
@@ -75,9 +76,9 @@ def pytest_collection_modifyitems(session, config, items):
     items[:] = cells + [RubricItem.from_parent(cells[0].parent, name=f"rubric::{key}", key=key) for key in chosen]
 
 
-@pytest.hookimpl(tryfirst=True)
+@pytest.hookimpl(wrapper=True)
 def pytest_runtest_setup(item):
-    """Skip the cells left once the notebook has used up its time: the rubric still runs."""
+    """Skip the cells left once the notebook has used up its time (the rubric still runs); wait for a turn to run."""
     grading = item.config.grading
     if isinstance(item, IPyNbCell):
         grading.started = grading.started or time.monotonic()
@@ -86,6 +87,11 @@ def pytest_runtest_setup(item):
                 f"cell {item.cell_num}: not run, the notebook used up its {grading.notebook_s:.0f} s"
             )
             pytest.skip("the notebook used up its time")
+    result = yield  # the first cell's setup starts the kernel
+    if isinstance(item, IPyNbCell) and grading.turn is not None and not grading.turn.asked:
+        grading.turn.wait()
+        grading.started = time.monotonic()  # the notebook's time starts with its turn
+    return result
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -141,6 +147,8 @@ class Grading:
         self.started, self.output_chars, self.cell_errors, self.topic_start = 0.0, 0, [], {}
         self.link, self.endpoint_url = None, ""
         self.verdicts, self.grader_error = None, None
+        control = os.environ.get(TURN_VARIABLE)
+        self.turn = Turn(*map(int, control.split(","))) if control else None
 
     def saw_cell(self, item, report) -> None:
         outputs = getattr(item, "test_outputs", None) or []
@@ -172,6 +180,8 @@ class Grading:
         return self.verdicts
 
     def _probe_and_judge(self, nbfile) -> dict:
+        if self.turn is not None:
+            self.turn.done()  # the cells have run: the next notebook may run its own while this one is probed
         settings, kernel = load_settings(), nbfile.kernel
         if self.link is None:
             raise RuntimeError("no broker link: the grader runs submissions only in its sandbox")

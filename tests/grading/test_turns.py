@@ -1,0 +1,99 @@
+"""The grader's turns to run cells, with real processes in the plugin's place: no more than JOBS run at once."""
+
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from clickkit.grading.turns import Turns
+
+# A stand-in for one submission's pytest: it asks for its turn as the plugin does, holds it a moment while it
+# counts the runs holding one beside it, and gives it back.
+RUN = """
+import os, sys, time
+from pathlib import Path
+from clickkit.grading.turns import TURN_VARIABLE, Turn
+
+name, shared, hold_s = sys.argv[1], Path(sys.argv[2]), float(sys.argv[3])
+wait_for = shared / sys.argv[4] if len(sys.argv) > 4 else None
+while wait_for and not wait_for.exists():
+    time.sleep(0.02)
+turn = Turn(*map(int, os.environ[TURN_VARIABLE].split(",")))
+turn.wait()
+(shared / f"holding-{name}").touch()
+print(len(list(shared.glob("holding-*"))), flush=True)
+time.sleep(hold_s)
+(shared / f"holding-{name}").unlink()
+turn.done()
+time.sleep(float(os.environ.get("AFTER_S", "0")))
+"""
+
+
+def run(turns, tmp_path, name, hold_s, *wait_for, budget_s=60.0, env=None):
+    """Run one stand-in under the turns; return (seconds it waited for its turn, its output)."""
+    log = tmp_path / f"{name}.log"
+    command = [sys.executable, "-c", RUN, name, str(tmp_path), str(hold_s), *wait_for]
+    with open(log, "w", encoding="utf-8") as output:
+        waited = turns.run(command, env or {"PATH": "/usr/bin:/bin"}, output, tmp_path, 60.0, budget_s)
+    return waited, log.read_text(encoding="utf-8")
+
+
+def test_no_more_than_jobs_runs_hold_a_turn_at_once(tmp_path):
+    turns = Turns(2)
+    outputs = {}
+    threads = [
+        threading.Thread(target=lambda n=n: outputs.setdefault(n, run(turns, tmp_path, f"run{n}", 0.3)[1]))
+        for n in range(6)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert len(outputs) == 6, outputs
+    counts = [int(text.split()[0]) for text in outputs.values()]
+    assert max(counts) <= 2, counts
+
+
+def test_waiting_for_a_turn_is_not_counted_in_the_budget(tmp_path):
+    turns = Turns(1)
+    first = threading.Thread(target=run, args=(turns, tmp_path, "first", 4.0))
+    first.start()
+    # The second asks only once the first holds the turn, then waits about 4 s: more than its budget of 3 s.
+    waited, _ = run(turns, tmp_path, "second", 0.0, "holding-first", budget_s=3.0)
+    first.join(timeout=60)
+    assert waited > 3.0
+
+
+def test_a_run_that_overruns_its_budget_is_stopped_and_gives_its_turn_back(tmp_path):
+    turns = Turns(1)
+    began = time.monotonic()
+    with pytest.raises(subprocess.TimeoutExpired):
+        run(turns, tmp_path, "slow", 0.0, budget_s=2.0, env={"PATH": "/usr/bin:/bin", "AFTER_S": "600"})
+    assert time.monotonic() - began < 60
+    waited, output = run(turns, tmp_path, "next", 0.0)  # the turn is free again
+    assert output.split() == ["1"]
+
+
+def test_stop_all_ends_the_runs_and_starts_no_more(tmp_path):
+    turns = Turns(1)
+    ended = []
+
+    def slow_run():
+        try:
+            run(turns, tmp_path, "slow", 600.0)
+            ended.append("finished")
+        except KeyboardInterrupt:
+            ended.append("stopped")
+
+    slow = threading.Thread(target=slow_run)
+    slow.start()
+    deadline = time.monotonic() + 60
+    while not (tmp_path / "holding-slow").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    turns.stop_all()
+    slow.join(timeout=30)
+    assert not slow.is_alive() and ended == ["stopped"]
+    with pytest.raises(KeyboardInterrupt):
+        run(turns, tmp_path, "late", 0.0)
