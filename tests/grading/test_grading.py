@@ -256,4 +256,5 @@ def test_a_stopped_grader_leaves_no_sandbox_or_private_broker_behind(tmp_path):
             continue
         if str(scratch) in " ".join(info["cmdline"] or []) or (info["uids"] and str(info["uids"].real) == uid):
             left.append(info["cmdline"])
+            process.kill()  # what a failing run leaves behind must not outlive the test
     assert not left, f"still running after the grader stopped: {left}"
