@@ -119,7 +119,7 @@ def test_a_configured_broker_elsewhere_is_never_replaced_by_a_local_one(tmp_path
     }
     status = run_cli("status", env)
     assert status.returncode == 3
-    assert "Kafka at kafka.invalid:19092 (KAFKA_BOOTSTRAP_SERVERS): no answer" in status.stdout
+    assert "No Kafka broker answers at kafka.invalid:19092 (KAFKA_BOOTSTRAP_SERVERS)" in status.stdout
     assert "docker compose up -d kafka" in status.stdout
     up = run_cli("up", env)
     assert up.returncode == 1 and "so it starts none here" in up.stderr and "docker compose ps" in up.stderr

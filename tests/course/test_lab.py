@@ -3,6 +3,7 @@
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -63,5 +64,16 @@ def test_lab_prints_a_working_url(bootstrap_servers, tmp_path):
 
 def test_an_unreachable_remote_broker_is_explained():
     settings = load_settings({"KAFKA_BOOTSTRAP_SERVERS": "kafka.invalid:9092"})
-    with pytest.raises(KitError, match="No Kafka broker answers at KAFKA_BOOTSTRAP_SERVERS=kafka.invalid:9092"):
+    with pytest.raises(KitError, match=r"No Kafka broker answers at kafka.invalid:9092 \(KAFKA_BOOTSTRAP_SERVERS\)"):
         ensure_kafka(settings)
+
+
+def test_a_remote_address_that_accepts_but_is_not_kafka_points_to_make_doctor():
+    # 127.0.0.2 is this machine's loopback, but not an address at which the kit would start its own broker.
+    with socket.create_server(("127.0.0.2", 0)) as listener:
+        settings = load_settings({"KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.2:{listener.getsockname()[1]}"})
+        with pytest.raises(KitError) as refused:
+            ensure_kafka(settings)
+    message = str(refused.value)
+    assert message.startswith("Something accepts connections at 127.0.0.2:")
+    assert "make doctor names the address it advertises" in message

@@ -7,7 +7,7 @@ from clickkit.broker.health import is_ready
 from clickkit.broker.local import KAFKA_VERSION, LocalKafka, for_settings
 from clickkit.config import load_settings
 from clickkit.errors import KitError
-from clickkit.ports import port_is_open
+from clickkit.ports import any_accepts, port_is_open
 
 # Where a broker the kit does not run comes from, and how to start it: said whenever it does not answer.
 REMOTE_ADVICE = (
@@ -15,6 +15,18 @@ REMOTE_ADVICE = (
     "('kafka' must be healthy) and 'docker compose up -d kafka'. Elsewhere check the address, or unset "
     "KAFKA_BOOTSTRAP_SERVERS to use the kit's own broker (make kafka-up)."
 )
+
+
+def not_usable(settings) -> str:
+    """Say why the configured broker cannot be used: nothing answers there, or what answers does not work from here."""
+    if not any_accepts(settings.bootstrap_servers):
+        return f"No Kafka broker answers at {configured(settings)}"
+    # The usual cause in the devcontainer: a broker that advertises localhost:9092, which is not the workspace.
+    return (
+        f"Something accepts connections at {configured(settings)}, but producing and consuming through it "
+        "failed. If it is Kafka, it may advertise an address that does not connect from here: make doctor "
+        "names the address it advertises and what to change"
+    )
 
 
 def configured(settings) -> str:
@@ -32,8 +44,7 @@ def ensure_kafka(settings, starting=None):
         return None
     if not settings.kafka_is_local:
         raise KitError(
-            f"No Kafka broker answers at KAFKA_BOOTSTRAP_SERVERS={settings.bootstrap_servers}, and "
-            f"the kit starts none there (it is not this machine). {REMOTE_ADVICE}"
+            f"{not_usable(settings)}. The kit starts no broker there (it is not this machine). {REMOTE_ADVICE}"
         )
     kafka = for_settings(settings=settings)
     if kafka.running():
@@ -58,13 +69,13 @@ def remote_action(action: str, settings) -> int:
     if action == "up":
         if not is_ready(settings.bootstrap_servers):
             raise KitError(
-                f"No Kafka broker answers at {configured(settings)}. The kit starts a broker only at a "
-                f"localhost address, so it starts none here. {REMOTE_ADVICE}"
+                f"{not_usable(settings)}. The kit starts a broker only at a localhost address, so it starts "
+                f"none here. {REMOTE_ADVICE}"
             )
         print(f"Kafka answers at {configured(settings)}: the kit uses it and starts no broker of its own.")
     elif action == "status":
         if not is_ready(settings.bootstrap_servers):
-            print(f"Kafka at {configured(settings)}: no answer. {REMOTE_ADVICE}")
+            print(f"{not_usable(settings)}. {REMOTE_ADVICE}")
             return 3
         print(f"Kafka at {configured(settings)}, not started by the kit, answers: a message was produced and consumed.")
     else:
