@@ -258,3 +258,37 @@ def test_a_stopped_grader_leaves_no_sandbox_or_private_broker_behind(tmp_path):
             left.append(info["cmdline"])
             process.kill()  # what a failing run leaves behind must not outlive the test
     assert not left, f"still running after the grader stopped: {left}"
+
+
+def test_private_brokers_that_die_are_replaced_and_no_submission_loses_a_point(tmp_path):
+    class_folder, scratch, out = tmp_path / "class", tmp_path / "scratch", tmp_path / "out"
+    class_folder.mkdir()
+    scratch.mkdir()
+    for n in range(3):
+        (class_folder / f"student-{n}.ipynb").write_bytes(SOLUTION.read_bytes())
+    grader = subprocess.Popen(
+        [sys.executable, "-m", "clickkit.grading", str(class_folder), "--out", str(out)],
+        env=dict(os.environ, TMPDIR=str(scratch)),  # the private brokers' folders: how to find their processes
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and not list((out / "logs").glob("*.log")):
+            time.sleep(0.2)
+        killed = [  # every private broker at once, as a crash of the machine's Java would
+            process.kill() or process.pid
+            for process in psutil.process_iter(["cmdline"])
+            if "kafka.Kafka" in (process.info["cmdline"] or []) and str(scratch) in " ".join(process.info["cmdline"])
+        ]
+        stdout, stderr = grader.communicate(timeout=900)
+    finally:
+        if grader.poll() is None:
+            grader.kill()
+    assert len(killed) == 2, killed  # JOBS=1: one broker for the notebook running, one for the next
+    assert grader.returncode == 0, stdout + stderr
+    assert "starting another private broker in its place" in stderr
+    with open(out / "gradebook.csv", newline="", encoding="utf-8") as csv_file:
+        points = {row["submission"]: row["points"] for row in csv.DictReader(csv_file)}
+    assert points == {f"student-{n}.ipynb": str(rubric.MAX_POINTS) for n in range(3)}, stderr

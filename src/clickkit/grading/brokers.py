@@ -6,8 +6,10 @@ group on it is deleted and the topic `clicks` is made again, so a submission sta
 has on their own machine, and nothing it does reaches the next one.
 """
 
+import itertools
 import queue
 import shutil
+import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -27,31 +29,54 @@ class PrivateBrokers:
     """`count` single-node brokers on loopback, each leased to one submission at a time."""
 
     def __init__(self, count: int, cache: Path, topic: str):
-        self.topic = topic
+        self.topic, self.cache = topic, cache
         self.home = Path(tempfile.mkdtemp(prefix="clickkit-grading-kafka-"))
         self.brokers: list[LocalKafka] = []
         self._free = queue.Queue()
+        self._started = itertools.count()
         try:
             with ThreadPoolExecutor(max_workers=count) as pool:
-                started = pool.map(
-                    lambda n: start_on_free_ports(self.home / f"broker-{n}", 1, cache, host="127.0.0.1"), range(count)
-                )
-                self.brokers = list(started)
+                self.brokers = list(pool.map(lambda _: self._start(), range(count)))
         except KitError as error:
             self.stop()
             raise GraderError(f"the grader could not start its private Kafka brokers: {error}") from error
         for broker in self.brokers:
             self._free.put(broker)
 
+    def _start(self) -> LocalKafka:
+        """Start one more broker, in a folder of its own."""
+        return start_on_free_ports(self.home / f"broker-{next(self._started)}", 1, self.cache, host="127.0.0.1")
+
     @contextmanager
     def lease(self):
-        """Yield an emptied broker with a fresh topic; give it back afterwards."""
+        """Yield an emptied broker with a fresh topic; give it back afterwards.
+
+        A broker that has died, or cannot be emptied, is replaced by a new one first: one broker's fault
+        must not cost every later submission that would have leased it.
+        """
         broker = self._free.get()
         try:
-            empty(broker.bootstrap_servers, self.topic)
+            try:
+                if len(broker.running()) < len(broker.nodes):
+                    raise GraderError(f"the private broker at {broker.bootstrap_servers} is no longer running")
+                empty(broker.bootstrap_servers, self.topic)
+            except GraderError as fault:
+                print(f"{fault}: starting another private broker in its place", file=sys.stderr, flush=True)
+                broker = self._replace(broker)
+                empty(broker.bootstrap_servers, self.topic)
             yield broker
         finally:
             self._free.put(broker)
+
+    def _replace(self, broker: LocalKafka) -> LocalKafka:
+        """Stop a faulty broker and start another in its place; raise GraderError when none starts."""
+        broker.stop(timeout_s=10)
+        try:
+            fresh = self._start()
+        except KitError as error:
+            raise GraderError(f"the grader could not start a private Kafka broker: {error}") from error
+        self.brokers[self.brokers.index(broker)] = fresh
+        return fresh
 
     def stop(self) -> None:
         """Stop every broker and remove their folders."""

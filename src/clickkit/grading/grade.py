@@ -28,6 +28,9 @@ from clickkit.ports import free_port
 
 SOLUTION = REPO_ROOT / "solutions" / "01-ingest-api.ipynb"
 GRADED_NOTEBOOK = Path("notebooks") / "01-ingest-api.ipynb"  # where a student's repository holds the graded lab
+# Not $TMPDIR, which may be long: the kernel's and the broker link's Unix sockets live in here, and a socket's
+# path may not exceed 107 bytes. The sandbox is Linux's (bubblewrap), where /tmp always exists.
+WORK_ROOT = "/tmp"
 START_UP_S = 120.0  # for pytest to start the kernel and ask for its turn
 SANDBOX_LINE = "Sandboxed as uid "  # the first line of each submission's log, when sandboxed
 # Run before the student's first cell: a blocking app.run() serves in the background on the grader's port,
@@ -117,7 +120,7 @@ class Grader:
 
 def grade_one(path: Path, name: str, grader: Grader) -> gradebook.Result:
     """Grade one notebook in a private folder, sandbox and broker; raise GraderError when the grader itself fails."""
-    work = Path(tempfile.mkdtemp(prefix="clickkit-grade-"))
+    work = Path(tempfile.mkdtemp(prefix="clickkit-grade-", dir=WORK_ROOT))
     folder, link = work / "submission", work / "link"
     folder.mkdir()
     link.mkdir(mode=0o755)
