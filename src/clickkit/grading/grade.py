@@ -4,6 +4,7 @@ python -m clickkit.grading SUBMISSIONS [--jobs N] [--out FOLDER]    # a notebook
 """
 
 import argparse
+import itertools
 import os
 import shutil
 import signal
@@ -241,8 +242,14 @@ def grade_class(submissions: dict, out: Path, jobs: int, limits: Limits) -> list
     turns = Turns(jobs)
     # Twice as many runs as turns: while one runs its cells, the next starts up or the last is being probed.
     runs = 2 * turns.jobs
+    print(
+        f"Grading {len(submissions)} notebooks, {turns.jobs} running their cells at once; starting {runs} private "
+        "Kafka brokers first (about 10 s)...",
+        flush=True,
+    )
     brokers = PrivateBrokers(runs, load_settings().kafka_cache, CLICKS_TOPIC)
     grader = Grader(out, brokers, limits, spec_root, turns)
+    done = itertools.count(1)
 
     def one(item):
         name, path = item
@@ -251,7 +258,8 @@ def grade_class(submissions: dict, out: Path, jobs: int, limits: Limits) -> list
             result = gradebook.Result(name, remark=f"No notebook at {GRADED_NOTEBOOK} in this repository.")
         else:
             result = grade_with_retry(path, name, grader)
-        print(f"{name}: {result.points}/{rubric.MAX_POINTS} ({time.monotonic() - began:.0f} s)", flush=True)
+        score = "NOT GRADED (a grader error)" if result.grader_error else f"{result.points}/{rubric.MAX_POINTS}"
+        print(f"[{next(done)}/{len(submissions)}] {name}: {score} ({time.monotonic() - began:.0f} s)", flush=True)
         return result
 
     pool = ThreadPoolExecutor(max_workers=runs)
@@ -290,6 +298,7 @@ def main(argv=None) -> int:
         )
         return 2
     out = (args.out or Path(f"gradebook-{datetime.now():%Y%m%d-%H%M%S}")).resolve()
+    began = time.monotonic()
     signal.signal(signal.SIGTERM, stop_on_sigterm)  # as Ctrl+C does: every run and private broker ends
     try:
         results = grade_class(paths, out, args.jobs, limits)
@@ -301,7 +310,11 @@ def main(argv=None) -> int:
         return 130
     gradebook.write_all(results, out, "")
     failed = [r.submission for r in results if r.grader_error]
-    print(f"\n{len(results) - len(failed)} notebooks graded; pass rate per check in {out / 'gradebook.md'}")
+    minutes, seconds = divmod(round(time.monotonic() - began), 60)
+    print(
+        f"\n{len(results) - len(failed)} notebooks graded in {minutes} min {seconds:02d} s; "
+        f"pass rate per check in {out / 'gradebook.md'}"
+    )
     print(f"Gradebook written to {out}")
     if failed:
         print(
