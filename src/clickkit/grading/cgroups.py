@@ -33,9 +33,12 @@ def candidates(name: str) -> list:
     if (ROOT / "cgroup.controllers").exists():  # a pure v2 machine
         parent = ROOT / own_group("")
         delegated = (parent / "cgroup.subtree_control").read_text().split() if parent.exists() else []
-        if {"memory", "pids"} <= set(delegated):
-            return [(parent / name, {"memory.max": "{memory}", "pids.max": "{pids}", "cpu.weight": str(CPU_WEIGHT)})]
-        return []
+        if not {"memory", "pids"} <= set(delegated):
+            return []
+        files = {"memory.max": "{memory}", "pids.max": "{pids}"}
+        if "cpu" in delegated:  # not always delegated: writing cpu.weight then fails, and with it the whole group
+            files["cpu.weight"] = str(CPU_WEIGHT)
+        return [(parent / name, files)]
     groups = []
     for controller, files in (
         ("memory", {"memory.limit_in_bytes": "{memory}"}),
