@@ -8,7 +8,7 @@ import pytest
 from clickkit.config import REPO_ROOT
 from clickkit.errors import GraderError
 from clickkit.grading import grade as grading
-from clickkit.grading import sandbox
+from clickkit.grading import sandbox, submissions
 
 SOLUTION = REPO_ROOT / "solutions" / "01-ingest-api.ipynb"
 EXERCISE = REPO_ROOT / "notebooks" / "01-ingest-api.ipynb"
@@ -42,10 +42,10 @@ def test_logins_come_from_the_repositories_names(tmp_path):
     for name in ("ingest-api-alice", "ingest-api-bob-2", "ingest-api-carol"):
         (tmp_path / name / ".git").mkdir(parents=True)
         (tmp_path / name / "notebooks").mkdir()
-        (tmp_path / name / grading.GRADED_NOTEBOOK).write_text("{}")
-    found = grading.find_submissions(tmp_path)
+        (tmp_path / name / submissions.GRADED_NOTEBOOK).write_text("{}")
+    found = submissions.find_submissions(tmp_path)
     assert sorted(found) == ["alice", "bob-2", "carol"]
-    assert found["alice"] == tmp_path / "ingest-api-alice" / grading.GRADED_NOTEBOOK
+    assert found["alice"] == tmp_path / "ingest-api-alice" / submissions.GRADED_NOTEBOOK
 
 
 def test_the_grader_restores_every_check_cell_whatever_the_student_did(tmp_path):
