@@ -246,6 +246,7 @@ ATTACKS = {
 def write_attack(name: str, folder, solution, exercise, **values):
     """Write attack `name` into folder, generated from the solution (or the exercise); return its path."""
     import nbformat
+    from grading_samples import replace_in_code, save
 
     base, patches = ATTACKS[name]
     notebook = nbformat.read(solution if base == "solution" else exercise, as_version=4)
@@ -259,8 +260,5 @@ def write_attack(name: str, folder, solution, exercise, **values):
             where = next(n for n, c in enumerate(notebook.cells) if c.cell_type == "code" and "settings =" in c.source)
             notebook.cells.insert(where + 1, nbformat.v4.new_code_cell(new.strip()))
             continue
-        cell = next(c for c in notebook.cells if c.cell_type == "code" and old in c.source)
-        cell.source = cell.source.replace(old, new, 1)
-    path = folder / f"{name}.ipynb"
-    nbformat.write(notebook, path)
-    return path
+        replace_in_code(notebook, old, new)
+    return save(notebook, folder, name)

@@ -97,8 +97,18 @@ def write_sample(name: str, folder: Path, **values) -> Path:
         if old is None:
             notebook.cells.insert(1, nbformat.v4.new_code_cell(new.format(**values).strip()))
             continue
-        cell = next(c for c in notebook.cells if c.cell_type == "code" and old in c.source)
-        cell.source = cell.source.replace(old, new, 1)
+        replace_in_code(notebook, old, new)
+    return save(notebook, folder, name)
+
+
+def replace_in_code(notebook, old: str, new: str) -> None:
+    """Replace the first `old` in the first code cell that has it."""
+    cell = next(c for c in notebook.cells if c.cell_type == "code" and old in c.source)
+    cell.source = cell.source.replace(old, new, 1)
+
+
+def save(notebook, folder: Path, name: str) -> Path:
+    """Write the notebook as folder/name.ipynb; return its path."""
     path = folder / f"{name}.ipynb"
     nbformat.write(notebook, path)
     return path

@@ -224,12 +224,13 @@ def test_the_docs_rubric_table_is_the_rubric():
     assert f"## The rubric (<!-- MAX_POINTS -->{rubric.MAX_POINTS}<!-- end --> points)" in docs
 
 
-def test_a_stopped_grader_leaves_no_sandbox_or_private_broker_behind(tmp_path):
-    class_folder, scratch = tmp_path / "class", tmp_path / "scratch"
+def start_grading(tmp_path, names: list):
+    """Start make grade's program on copies of the solution; return it, its output folder and its scratch folder."""
+    class_folder, scratch, out = tmp_path / "class", tmp_path / "scratch", tmp_path / "out"
     class_folder.mkdir()
     scratch.mkdir()
-    (class_folder / "solution.ipynb").write_bytes(SOLUTION.read_bytes())
-    out = tmp_path / "out"
+    for name in names:
+        (class_folder / f"{name}.ipynb").write_bytes(SOLUTION.read_bytes())
     grader = subprocess.Popen(
         [sys.executable, "-m", "clickkit.grading", str(class_folder), "--out", str(out)],
         env=dict(os.environ, TMPDIR=str(scratch)),  # the private brokers' folders: how to find their processes
@@ -237,6 +238,11 @@ def test_a_stopped_grader_leaves_no_sandbox_or_private_broker_behind(tmp_path):
         stderr=subprocess.PIPE,
         text=True,
     )
+    return grader, out, scratch
+
+
+def test_a_stopped_grader_leaves_no_sandbox_or_private_broker_behind(tmp_path):
+    grader, out, scratch = start_grading(tmp_path, ["solution"])
     log, deadline = out / "logs" / "solution.log", time.monotonic() + 300
     while time.monotonic() < deadline and grader.poll() is None:
         if log.exists() and grading.SANDBOX_LINE in log.read_text(encoding="utf-8"):
@@ -261,18 +267,7 @@ def test_a_stopped_grader_leaves_no_sandbox_or_private_broker_behind(tmp_path):
 
 
 def test_private_brokers_that_die_are_replaced_and_no_submission_loses_a_point(tmp_path):
-    class_folder, scratch, out = tmp_path / "class", tmp_path / "scratch", tmp_path / "out"
-    class_folder.mkdir()
-    scratch.mkdir()
-    for n in range(3):
-        (class_folder / f"student-{n}.ipynb").write_bytes(SOLUTION.read_bytes())
-    grader = subprocess.Popen(
-        [sys.executable, "-m", "clickkit.grading", str(class_folder), "--out", str(out)],
-        env=dict(os.environ, TMPDIR=str(scratch)),  # the private brokers' folders: how to find their processes
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    grader, out, scratch = start_grading(tmp_path, [f"student-{n}" for n in range(3)])
     try:
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline and not list((out / "logs").glob("*.log")):
