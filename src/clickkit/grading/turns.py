@@ -21,6 +21,8 @@ class Turn:
 
     def __init__(self, from_grader: int, to_grader: int):
         self.from_grader, self.to_grader, self.asked = from_grader, to_grader, False
+        for end in (from_grader, to_grader):
+            os.set_inheritable(end, False)  # the kernel, the student's code, must never hold the grader's pipe
 
     def wait(self) -> None:
         self.asked = True
