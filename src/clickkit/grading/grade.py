@@ -140,7 +140,7 @@ def grade_one(path: Path, name: str, grader: Grader) -> gradebook.Result:
         log = out / "logs" / junit.with_suffix(".log").name
         log.parent.mkdir(parents=True, exist_ok=True)
         command = pytest_command(copy, work, junit, limits, True)
-        budget = limits.notebook_s + limits.cell_s + 120  # the cells, one more hung cell, and the probes
+        budget = limits.notebook_s + limits.cell_s + 240  # the cells, one more hung cell, the probes
         with grader.brokers.lease() as broker, open(log, "w", encoding="utf-8") as output:
             output.write(f"{SANDBOX_LINE}{uid} (its processes: ps -u {uid})\n")
             output.flush()
