@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from clickkit.errors import GraderError
 from clickkit.grading.turns import Turns
 
 # A stand-in for one submission's pytest: it asks for its turn as the plugin does, holds it a moment while it
@@ -97,3 +98,10 @@ def test_stop_all_ends_the_runs_and_starts_no_more(tmp_path):
     assert not slow.is_alive() and ended == ["stopped"]
     with pytest.raises(KeyboardInterrupt):
         run(turns, tmp_path, "late", 0.0)
+
+
+def test_a_kernel_that_never_gets_to_ask_is_a_grader_error(tmp_path):
+    # Before its turn only the grader's code runs (pytest, the sandbox, the kernel's start): not the student's.
+    with open(tmp_path / "log", "w", encoding="utf-8") as output:
+        with pytest.raises(GraderError, match="did not start within 1 s"):
+            Turns(1).run([sys.executable, "-c", "import time; time.sleep(600)"], {}, output, tmp_path, 1.0, 60.0)

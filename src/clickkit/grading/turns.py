@@ -12,6 +12,8 @@ import subprocess
 import threading
 import time
 
+from clickkit.errors import GraderError
+
 TURN_VARIABLE = "CLICKKIT_GRADE_TURN"  # two pipe ends for pytest: its "ready" and "cells done", the grader's "go"
 READY, GO, CELLS_DONE = b"R", b"G", b"C"
 
@@ -49,8 +51,8 @@ class Turns:
     def run(self, command: list, env: dict, output, cwd, start_up_s: float, budget_s: float) -> float:
         """Run one submission's pytest, giving it a turn when it asks; return seconds it waited for the turn.
 
-        Raise subprocess.TimeoutExpired when it overruns: start_up_s before it asks, then budget_s once it has
-        its turn (the wait for a turn is the grader's, not the submission's).
+        Raise GraderError when it has not asked within start_up_s, and subprocess.TimeoutExpired when it
+        overruns budget_s once it has its turn (the wait for a turn is the grader's, not the submission's).
         """
         from_grader, go_end = os.pipe()
         events, to_grader = os.pipe()
@@ -70,19 +72,21 @@ class Turns:
             self._alive.add(process)
         os.close(from_grader)
         os.close(to_grader)
-        holding, waited = False, 0.0
+        holding, waited, asked = False, 0.0, 0.0
         deadline = time.monotonic() + start_up_s
         try:
             while True:
                 left = deadline - time.monotonic()
+                if left <= 0 and not asked:  # no student code runs before its turn: the grader's fault
+                    raise GraderError(f"the sandboxed kernel did not start within {start_up_s:.0f} s")
                 if left <= 0:
-                    raise subprocess.TimeoutExpired(command, start_up_s + budget_s)
+                    raise subprocess.TimeoutExpired(command, budget_s)
                 if not select.select([events], [], [], left)[0]:
                     continue
                 event = os.read(events, 1)
                 if not event:
                     break  # pytest has ended
-                if event == READY and not holding:
+                if event == READY and not asked:
                     asked = time.monotonic()
                     self._turns.acquire()
                     holding, waited = True, time.monotonic() - asked
