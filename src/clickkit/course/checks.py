@@ -5,11 +5,16 @@ import threading
 
 from clickkit.errors import BrokerNotReady
 
+STUB_MARK = "is not written yet"  # in every stub's message: how a check tells an unwritten task from a wrong one
+# What an exercise has in place of a task's code (exercises.py writes it, from the solution's marked lines).
+CODE_STUB = [
+    "# YOUR CODE HERE",
+    f'raise NotImplementedError("{{task}} {STUB_MARK}: write it, then run its cell again.")',
+]
 STUB_HINT = (
-    "Replace its '# YOUR CODE HERE' and 'raise NotImplementedError' lines with your code, "
+    f"Replace its '{CODE_STUB[0]}' and 'raise NotImplementedError' lines with your code, "
     "run that cell, then this check again."
 )
-STUB_MARK = "is not written yet"  # in every stub's message: exercises.CODE_STUB
 RED, BOLD, RESET = "\x1b[0;31m", "\x1b[1m", "\x1b[0m"
 
 

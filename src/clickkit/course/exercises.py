@@ -11,15 +11,12 @@ import nbformat
 
 from clickkit.config import REPO_ROOT
 from clickkit.course import markers
+from clickkit.course.checks import CODE_STUB
 from clickkit.errors import KitError, MarkerError
 
 SOLUTIONS_DIR = REPO_ROOT / "solutions"
 EXERCISES_DIR = REPO_ROOT / "notebooks"
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
-CODE_STUB = [
-    "# YOUR CODE HERE",
-    'raise NotImplementedError("{task} is not written yet: write it, then run its cell again.")',
-]
 MARKDOWN_STUB = ["_Your answer here._"]
 CHECK_TAG = "check"
 # nbval and JupyterLab's "Run All" both carry on past an error in a cell with this tag.
