@@ -1,7 +1,7 @@
 """Turns to run cells: JOBS notebooks run their cells at once, while others start up or have their endpoint probed.
 
 Most of a submission's time is waiting that the contract asks for (Kafka's timeouts, held acknowledgements), so
-the grader overlaps it: a submission's pytest starts its kernel early and then asks for a turn (plugin.Turn);
+the grader overlaps it: a submission's pytest starts its kernel early and then asks for a turn (Turn, in the plugin);
 once its cells have run, it gives the turn back and the grader probes its endpoint while the next one runs.
 """
 
@@ -27,11 +27,13 @@ class Turn:
             os.set_inheritable(end, False)  # the kernel, the student's code, must never hold the grader's pipe
 
     def wait(self) -> None:
+        """Ask for a turn and wait for it."""
         self.asked = True
         os.write(self.to_grader, READY)
         os.read(self.from_grader, 1)  # the grader's go; end of file if it has gone, and then nothing waits
 
     def done(self) -> None:
+        """Give the turn back: the cells have run."""
         try:
             os.write(self.to_grader, CELLS_DONE)
         except OSError:
