@@ -17,32 +17,18 @@ FIELDS = ("events_per_s", "p50_ms", "p95_ms", "p99_ms", "acknowledged", "found_o
 def smoke_run(tmp_path_factory, bootstrap_servers):
     """Run `python -m clickkit.bench` once with tiny values; return its output and results."""
     out = tmp_path_factory.mktemp("bench")
-    command = [
-        sys.executable,
-        "-m",
-        "clickkit.bench.run",
-        "--concurrency",
-        "2",
-        "--duration",
-        "0.5",
-        "--warmup",
-        "0.2",
-        "--batch-size",
-        "5",
-        "--ceiling-window",
-        "2",
-        "--max-requests",
-        "40",
-        "--workers",
-        "1",
-        "--threads",
-        "2",
-        "--out",
-        str(out),
-    ]
+    extra = ["--batch-size", "5", "--ceiling-window", "2", "--workers", "1", "--threads", "2"]
+    stdout = run_briefly("clickkit.bench.run", out, *extra)
+    return stdout, out, json.loads((out / "bench-results.json").read_text())
+
+
+def run_briefly(module: str, out, *extra) -> str:
+    """Run a benchmark module with tiny values, writing into out; return its output once it has succeeded."""
+    command = [sys.executable, "-m", module, "--concurrency", "2", "--duration", "0.5", "--warmup", "0.2"]
+    command += ["--max-requests", "40", *extra, "--out", str(out)]
     finished = subprocess.run(command, capture_output=True, text=True, timeout=100)
     assert finished.returncode == 0, finished.stdout[-3000:] + finished.stderr[-3000:]
-    return finished.stdout, out, json.loads((out / "bench-results.json").read_text())
+    return finished.stdout
 
 
 @pytest.mark.timeout(110)
@@ -77,26 +63,8 @@ def test_schedule_stops_at_the_request_cap():
 
 @pytest.mark.timeout(110)
 def test_variants_run_the_earlier_gunicorn_deployment_and_audit_its_topic(tmp_path, bootstrap_servers):
-    command = [
-        sys.executable,
-        "-m",
-        "clickkit.bench.variants",
-        "--only",
-        "naive,gunicorn-16-l1",
-        "--concurrency",
-        "2",
-        "--duration",
-        "0.5",
-        "--warmup",
-        "0.2",
-        "--max-requests",
-        "40",
-        "--out",
-        str(tmp_path),
-    ]
-    finished = subprocess.run(command, capture_output=True, text=True, timeout=100)
-    assert finished.returncode == 0, finished.stdout[-3000:] + finished.stderr[-3000:]
-    assert finished.stdout.strip().splitlines()[-1] == str(tmp_path.resolve())
+    stdout = run_briefly("clickkit.bench.variants", tmp_path, "--only", "naive,gunicorn-16-l1")
+    assert stdout.strip().splitlines()[-1] == str(tmp_path.resolve())
     results = json.loads((tmp_path / "variants.json").read_text())
     assert list(results) == ["naive", "gunicorn-16-l1"]
     for entry in results.values():
