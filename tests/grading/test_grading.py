@@ -26,7 +26,7 @@ from clickkit.broker import topics
 from clickkit.config import REPO_ROOT
 from clickkit.grading import brokers as private_brokers
 from clickkit.grading import grade as grading
-from clickkit.grading import rubric
+from clickkit.grading import rubric, watchdog
 
 # One grading run of a class of 40, shared by the tests below, on the grader's own brokers (Java).
 pytestmark = [pytest.mark.timeout(1800), pytest.mark.kafka]
@@ -241,7 +241,23 @@ def start_grading(tmp_path, names: list):
     return grader, out, scratch
 
 
-def test_a_stopped_grader_leaves_no_sandbox_or_private_broker_behind(tmp_path):
+def leftovers(scratch: Path, uid: str, folders: list) -> list:
+    """Return what still runs of a grading (its brokers, its sandboxes' processes) and the folders still there."""
+    left = [str(folder) for folder in folders if folder.exists()]
+    for process in psutil.process_iter(["cmdline", "uids", "status"]):
+        info = process.info
+        command = " ".join(info["cmdline"] or [])
+        if info["status"] == psutil.STATUS_ZOMBIE:
+            continue
+        if any(str(place) in command for place in [scratch, *folders]) or (
+            info["uids"] and str(info["uids"].real) == uid
+        ):
+            left.append(command[:300])
+    return left
+
+
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGKILL], ids=["sigterm", "sigkill"])
+def test_a_stopped_or_killed_grader_leaves_no_sandbox_private_broker_or_folder_behind(tmp_path, stop):
     grader, out, scratch = start_grading(tmp_path, ["solution"])
     log, deadline = out / "logs" / "solution.log", time.monotonic() + 300
     while time.monotonic() < deadline and grader.poll() is None:
@@ -251,19 +267,27 @@ def test_a_stopped_grader_leaves_no_sandbox_or_private_broker_behind(tmp_path):
     assert grader.poll() is None, grader.communicate()
     uid = log.read_text(encoding="utf-8").split(grading.SANDBOX_LINE, 1)[1].split()[0]
     time.sleep(2)  # well inside the grading of the notebook: its sandbox is up
-    grader.send_signal(signal.SIGTERM)
+    folders = [  # its submissions' folders, and the brokers' folder: the grader names itself in each
+        path.parent
+        for root, prefix in [(Path(watchdog.WORK_ROOT), watchdog.WORK_PREFIX), (scratch, watchdog.BROKERS_PREFIX)]
+        for path in root.glob(f"{prefix}*/{watchdog.OWNER_FILE}")
+        if path.read_text(encoding="utf-8").split()[0] == str(grader.pid)
+    ]
+    assert len(folders) == 2 and leftovers(scratch, uid, folders), folders  # what the stop must end
+    grader.send_signal(stop)
     stdout, stderr = grader.communicate(timeout=120)
-    assert grader.returncode == 130, stdout + stderr
-    assert "Stopped: no gradebook written" in stderr
-    left = []
-    for process in psutil.process_iter(["cmdline", "uids", "status"]):
-        info = process.info
-        if info["status"] == psutil.STATUS_ZOMBIE:
-            continue
-        if str(scratch) in " ".join(info["cmdline"] or []) or (info["uids"] and str(info["uids"].real) == uid):
-            left.append(info["cmdline"])
-            process.kill()  # what a failing run leaves behind must not outlive the test
-    assert not left, f"still running after the grader stopped: {left}"
+    if stop == signal.SIGTERM:
+        assert grader.returncode == 130, stdout + stderr
+        assert "Stopped: no gradebook written" in stderr
+    # After a SIGKILL the grader's watchdog, and each run's own watch on the grader, clean up: give them time.
+    deadline = time.monotonic() + 60
+    while leftovers(scratch, uid, folders) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    left = leftovers(scratch, uid, folders)
+    for process in psutil.process_iter(["cmdline"]):  # what a failing run leaves behind must not outlive the test
+        if any(str(place) in " ".join(process.info["cmdline"] or []) for place in [scratch, *folders]):
+            process.kill()
+    assert not left, f"still there after the grader stopped: {left}"
 
 
 def test_private_brokers_that_die_are_replaced_and_no_submission_loses_a_point(tmp_path):

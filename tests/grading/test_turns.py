@@ -5,6 +5,7 @@ import sys
 import threading
 import time
 
+import psutil
 import pytest
 
 from clickkit.errors import GraderError
@@ -105,3 +106,27 @@ def test_a_kernel_that_never_gets_to_ask_is_a_grader_error(tmp_path):
     with open(tmp_path / "log", "w", encoding="utf-8") as output:
         with pytest.raises(GraderError, match="did not start within 1 s"):
             Turns(1).run([sys.executable, "-c", "import time; time.sleep(600)"], {}, output, tmp_path, 1.0, 60.0)
+
+
+# A grader of one run, which the test kills outright (SIGKILL: no code of the grader runs after it).
+GRADER = """
+import sys
+from clickkit.grading.turns import Turns
+Turns(1).run(sys.argv[1:], {"PATH": "/usr/bin:/bin"}, sys.stdout, ".", 60.0, 600.0)
+"""
+
+
+def test_a_run_ends_when_its_grader_is_killed_outright(tmp_path):
+    stand_in = [sys.executable, "-c", RUN, "orphan", str(tmp_path), "600"]
+    grader = subprocess.Popen([sys.executable, "-c", GRADER, *stand_in], cwd=tmp_path, stdout=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while not (tmp_path / "holding-orphan").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    runs = [process for process in psutil.process_iter(["cmdline"]) if process.info["cmdline"] == stand_in]
+    assert len(runs) == 1  # holding its turn, for 600 s
+    grader.kill()
+    grader.wait(timeout=30)
+    _, alive = psutil.wait_procs(runs, timeout=30)
+    for process in alive:
+        process.kill()
+    assert not alive, "the run outlived its grader"

@@ -10,7 +10,6 @@ import itertools
 import queue
 import shutil
 import sys
-import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -21,6 +20,7 @@ from kafka.errors import KafkaError
 from clickkit.broker import topics
 from clickkit.broker.local import LocalKafka, start_on_free_ports
 from clickkit.errors import GraderError, KitError
+from clickkit.grading import watchdog
 
 EMPTY_WITHIN_S = 60.0
 
@@ -30,7 +30,7 @@ class PrivateBrokers:
 
     def __init__(self, count: int, cache: Path, topic: str):
         self.topic, self.cache = topic, cache
-        self.home = Path(tempfile.mkdtemp(prefix="clickkit-grading-kafka-"))
+        self.home = watchdog.owned_folder(watchdog.BROKERS_PREFIX)
         self.brokers: list[LocalKafka] = []
         self._free = queue.Queue()
         self._started = itertools.count()

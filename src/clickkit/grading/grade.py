@@ -10,10 +10,9 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
@@ -22,16 +21,13 @@ import nbformat
 from clickkit.config import CLICKS_TOPIC, REPO_ROOT, load_settings
 from clickkit.course.check_cells import restore_checks
 from clickkit.errors import GraderError, KitError
-from clickkit.grading import cgroups, gradebook, rubric, sandbox
+from clickkit.grading import cgroups, gradebook, rubric, sandbox, watchdog
 from clickkit.grading.brokers import PrivateBrokers
 from clickkit.grading.submissions import GRADED_NOTEBOOK, find_submissions
 from clickkit.grading.turns import Turns
-from clickkit.ports import free_port
+from clickkit.grading.users import SandboxUsers
 
 SOLUTION = REPO_ROOT / "solutions" / "01-ingest-api.ipynb"
-# Not $TMPDIR, which may be long: the kernel's and the broker link's Unix sockets live in here, and a socket's
-# path may not exceed 107 bytes. The sandbox is Linux's (bubblewrap), where /tmp always exists.
-WORK_ROOT = "/tmp"
 START_UP_S = 120.0  # for pytest to start the kernel and ask for its turn
 SANDBOX_LINE = "Sandboxed as uid "  # the first line of each submission's log, when sandboxed
 # Run before the student's first cell: a blocking app.run() serves in the background on the grader's port,
@@ -117,58 +113,64 @@ class Grader:
     limits: Limits
     spec_root: Path
     turns: Turns
+    users: SandboxUsers = field(default_factory=SandboxUsers)
 
 
 def grade_one(path: Path, name: str, grader: Grader) -> gradebook.Result:
     """Grade one notebook in a private folder, sandbox and broker; raise GraderError when the grader itself fails."""
-    work = Path(tempfile.mkdtemp(prefix="clickkit-grade-", dir=WORK_ROOT))
-    folder, link = work / "submission", work / "link"
-    folder.mkdir()
-    link.mkdir(mode=0o755)
-    uid = 100_000 + free_port()  # a user of its own: process limits then count this kernel alone
-    mounted = sandbox.mount_folder(folder)  # a quota on what the submission may write
-    try:
+    # A user that no other sandbox holds meanwhile: the process limits then count this kernel alone.
+    with grader.users.lease() as uid:
+        work = watchdog.owned_folder(watchdog.WORK_PREFIX, watchdog.WORK_ROOT, uid)
+        folder = work / "submission"
+        folder.mkdir()
+        (work / "link").mkdir(mode=0o755)
+        mounted = sandbox.mount_folder(folder)  # a quota on what the submission may write
         try:
-            copy = prepare(path, folder)
-        except Exception as error:  # not JSON, not a notebook: the student's file, not the grader
-            return gradebook.Result(name, remark=f"The grader could not read this notebook: {error}"[:300])
-        (work / "pytest.ini").write_text("[pytest]\n", encoding="utf-8")
-        sandbox.prepare_folder(folder, uid)
-        out, limits = grader.out, grader.limits
-        junit = out / "junit" / (name.replace("/", "__").removesuffix(".ipynb") + ".xml")
-        junit.parent.mkdir(parents=True, exist_ok=True)
-        log = out / "logs" / junit.with_suffix(".log").name
-        log.parent.mkdir(parents=True, exist_ok=True)
-        command = pytest_command(copy, work, junit, limits, True)
-        budget = limits.notebook_s + limits.cell_s + 240  # the cells, one more hung cell, the probes
-        with grader.brokers.lease() as broker, open(log, "w", encoding="utf-8") as output:
-            output.write(f"{SANDBOX_LINE}{uid} (its processes: ps -u {uid})\n")
-            output.flush()
-            kafka_port = broker.nodes[0].port
-            # The grader's own environment: the kernel gets only what sandbox.kernel_environment() lists.
-            env = dict(
-                os.environ,
-                KAFKA_BOOTSTRAP_SERVERS=broker.bootstrap_servers,
-                CLICKS_TOPIC=grader.brokers.topic,
-                INGEST_PORT=str(sandbox.ENDPOINT_PORT),
-                JUPYTER_PATH=str(grader.spec_root),
-                **{
-                    sandbox.FOLDER_VARIABLE: str(folder),
-                    sandbox.UID_VARIABLE: str(uid),
-                    sandbox.LINK_VARIABLE: str(link),
-                    sandbox.KAFKA_PORT_VARIABLE: str(kafka_port),
-                },
-            )
             try:
-                grader.turns.run(command, env, output, work, START_UP_S, budget)
-            except subprocess.TimeoutExpired:
-                return gradebook.Result(name, remark=f"Grading this notebook took over {budget:.0f} s and was stopped.")
-        return read_results(work / "results.json", name, log)
-    finally:
-        cgroups.remove(uid)
-        if mounted:
-            sandbox.unmount_folder(folder)
-        shutil.rmtree(work, ignore_errors=True)
+                copy = prepare(path, folder)
+            except Exception as error:  # not JSON, not a notebook: the student's file, not the grader
+                return gradebook.Result(name, remark=f"The grader could not read this notebook: {error}"[:300])
+            sandbox.prepare_folder(folder, uid)
+            return run_sandboxed(copy, work, uid, name, grader)
+        finally:
+            cgroups.remove(uid)
+            if mounted:
+                sandbox.unmount_folder(folder)
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def run_sandboxed(copy: Path, work: Path, uid: int, name: str, grader: Grader) -> gradebook.Result:
+    """Run the copy's pytest with its kernel sandboxed as `uid`, on a leased private broker, and read its verdicts."""
+    (work / "pytest.ini").write_text("[pytest]\n", encoding="utf-8")
+    out, limits = grader.out, grader.limits
+    junit = out / "junit" / (name.replace("/", "__").removesuffix(".ipynb") + ".xml")
+    junit.parent.mkdir(parents=True, exist_ok=True)
+    log = out / "logs" / junit.with_suffix(".log").name
+    log.parent.mkdir(parents=True, exist_ok=True)
+    command = pytest_command(copy, work, junit, limits, True)
+    budget = limits.notebook_s + limits.cell_s + 240  # the cells, one more hung cell, the probes
+    with grader.brokers.lease() as broker, open(log, "w", encoding="utf-8") as output:
+        output.write(f"{SANDBOX_LINE}{uid} (its processes: ps -u {uid})\n")
+        output.flush()
+        # The grader's own environment: the kernel gets only what sandbox.kernel_environment() lists.
+        env = dict(
+            os.environ,
+            KAFKA_BOOTSTRAP_SERVERS=broker.bootstrap_servers,
+            CLICKS_TOPIC=grader.brokers.topic,
+            INGEST_PORT=str(sandbox.ENDPOINT_PORT),
+            JUPYTER_PATH=str(grader.spec_root),
+            **{
+                sandbox.FOLDER_VARIABLE: str(copy.parent),
+                sandbox.UID_VARIABLE: str(uid),
+                sandbox.LINK_VARIABLE: str(work / "link"),
+                sandbox.KAFKA_PORT_VARIABLE: str(broker.nodes[0].port),
+            },
+        )
+        try:
+            grader.turns.run(command, env, output, work, START_UP_S, budget)
+        except subprocess.TimeoutExpired:
+            return gradebook.Result(name, remark=f"Grading this notebook took over {budget:.0f} s and was stopped.")
+    return read_results(work / "results.json", name, log)
 
 
 def read_results(path: Path, name: str, log: Path) -> gradebook.Result:
@@ -215,6 +217,7 @@ def grade_class(submissions: dict, out: Path, jobs: int, limits: Limits) -> list
         "Kafka brokers first (about 10 s)...",
         flush=True,
     )
+    watchdog.start()  # should this grader be killed outright, its watchdog stops what it started
     brokers = PrivateBrokers(runs, load_settings().kafka_cache, CLICKS_TOPIC)
     grader = Grader(out, brokers, limits, spec_root, turns)
     done = itertools.count(1)

@@ -27,10 +27,21 @@ class Turn:
             os.set_inheritable(end, False)  # the kernel, the student's code, must never hold the grader's pipe
 
     def wait(self) -> None:
-        """Ask for a turn and wait for it."""
+        """Ask for a turn and wait for it; end this run at once if the grader has gone."""
         self.asked = True
-        os.write(self.to_grader, READY)
-        os.read(self.from_grader, 1)  # the grader's go; end of file if it has gone, and then nothing waits
+        try:
+            os.write(self.to_grader, READY)
+        except BrokenPipeError:
+            end_run()
+        if not os.read(self.from_grader, 1):  # the grader's go, or the end of the pipe: the grader has gone
+            end_run()
+        threading.Thread(target=self._watch, daemon=True).start()
+
+    def _watch(self) -> None:
+        """End this run when the grader goes, even killed outright: the grader writes no more after its go."""
+        while os.read(self.from_grader, 1):
+            pass
+        end_run()
 
     def done(self) -> None:
         """Give the turn back: the cells have run."""
@@ -38,6 +49,11 @@ class Turn:
             os.write(self.to_grader, CELLS_DONE)
         except OSError:
             pass  # the grader has gone: this run is being stopped anyway
+
+
+def end_run() -> None:
+    """Kill this pytest run's process group (pytest, its kernel, its sandbox): nobody is left to grade it."""
+    os.killpg(os.getpgrp(), signal.SIGKILL)
 
 
 class Turns:

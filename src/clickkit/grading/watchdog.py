@@ -1,0 +1,88 @@
+"""Clean up after a grader that was killed outright (kill -9): its private brokers, and its sandboxes' folders.
+
+A grader that stops as asked (Ctrl+C, SIGTERM) cleans up by itself. One killed with SIGKILL runs no more code, so
+a watchdog process started beside it waits for the end of a pipe that only the grader holds open; when the pipe
+ends, the watchdog stops the brokers and removes the folders that name the grader as their owner. Its pytest runs
+end by themselves (the plugin's Turn watches the same kind of pipe).
+"""
+
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from clickkit.grading import cgroups, sandbox
+
+OWNER_FILE = "grader"  # in each folder a grader makes: its pid, and the sandbox's user id for a submission
+BROKERS_PREFIX = "clickkit-grading-kafka-"  # the private brokers' folder, under $TMPDIR
+WORK_PREFIX = "clickkit-grade-"  # each submission's folder, under WORK_ROOT
+# Not $TMPDIR, which may be long: the kernel's and the broker link's Unix sockets live in a submission's folder,
+# and a socket's path may not exceed 107 bytes. The sandbox is Linux's (bubblewrap), where /tmp always exists.
+WORK_ROOT = "/tmp"
+_held = None  # the grader's end of the pipe, open until the grader process ends
+
+
+def owned_folder(prefix: str, root: str | None = None, uid: int | None = None) -> Path:
+    """Make a fresh folder that names this grader (and the sandbox's user) as its owner, for the watchdog."""
+    folder = Path(tempfile.mkdtemp(prefix=prefix, dir=root))
+    (folder / OWNER_FILE).write_text(f"{os.getpid()} {uid or ''}\n", encoding="utf-8")
+    return folder
+
+
+def start() -> None:
+    """Start this grader process's watchdog, once; it acts when the process ends, however it ends."""
+    global _held
+    if _held is not None:
+        return
+    watched, _held = os.pipe()  # neither end inheritable: no other child of the grader keeps the pipe open
+    subprocess.Popen(
+        [sys.executable, "-m", "clickkit.grading.watchdog", str(watched), str(os.getpid())],
+        pass_fds=(watched,),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,  # a Ctrl+C to the grader's terminal must not end it before the grader
+    )
+    os.close(watched)
+
+
+def owned_by(pid: int):
+    """Yield (folder, uid) of every folder the grader `pid` claimed and left behind."""
+    for folder in [*Path(tempfile.gettempdir()).glob(BROKERS_PREFIX + "*"), *Path(WORK_ROOT).glob(WORK_PREFIX + "*")]:
+        with contextlib.suppress(OSError, ValueError):
+            owner, _, uid = (folder / OWNER_FILE).read_text(encoding="utf-8").strip().partition(" ")
+            if int(owner) == pid:
+                yield folder, int(uid) if uid else None
+
+
+def clean_up(pid: int) -> None:
+    """Stop the private brokers and remove the folders (and mounts, and control groups) that grader `pid` left."""
+    for folder, uid in owned_by(pid):
+        for pid_file in folder.glob("**/broker.pid"):
+            with contextlib.suppress(OSError, ValueError):
+                broker = int(pid_file.read_text())
+                if b"kafka.Kafka" in Path(f"/proc/{broker}/cmdline").read_bytes():  # not a pid reused since
+                    os.kill(broker, signal.SIGKILL)
+        submission = folder / "submission"
+        if os.path.ismount(submission):
+            sandbox.unmount_folder(submission)
+        if uid is not None:
+            cgroups.remove(uid)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def main(argv=None) -> None:
+    """Wait for the grader's pipe to end, then clean up what it left."""
+    watched, pid = map(int, sys.argv[1:] if argv is None else argv)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    while os.read(watched, 1):
+        pass
+    clean_up(pid)
+
+
+if __name__ == "__main__":
+    main()
