@@ -1,6 +1,7 @@
 """The session's real Kafka broker: the configured one, or a local one started when a selected test needs it."""
 
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -50,9 +51,10 @@ def pytest_runtest_setup(item):
 
 @pytest.hookimpl(trylast=True)
 def pytest_sessionfinish(session, exitstatus):
-    """Stop the broker this session started (after the topics plugin has looked at it)."""
+    """Stop the broker this session started (after the topics plugin has looked at it), and remove its folder."""
     if session_broker is not None:
         session_broker.stop()
+        shutil.rmtree(session_broker.home.parent, ignore_errors=True)  # start_on_free_ports' home: try-N under it
 
 
 @pytest.fixture(scope="session")
