@@ -18,7 +18,7 @@ from pathlib import Path
 from kafka.errors import KafkaError
 
 from clickkit.broker import topics
-from clickkit.broker.local import LocalKafka, start_on_free_ports
+from clickkit.broker.local import LocalKafka, kafka_libs, start_on_free_ports
 from clickkit.errors import GraderError, KitError
 from clickkit.grading import watchdog
 
@@ -35,6 +35,7 @@ class PrivateBrokers:
         self._free = queue.Queue()
         self._started = itertools.count()
         try:
+            kafka_libs(cache)  # fetched once, before the brokers start side by side and would each fetch them
             with ThreadPoolExecutor(max_workers=count) as pool:
                 self.brokers = list(pool.map(lambda _: self._start(), range(count)))
         except KitError as error:
