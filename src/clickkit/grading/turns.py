@@ -25,22 +25,22 @@ class Turn:
         self.from_grader, self.to_grader, self.asked = from_grader, to_grader, False
         for end in (from_grader, to_grader):
             os.set_inheritable(end, False)  # the kernel, the student's code, must never hold the grader's pipe
+        self.given = threading.Event()
+        threading.Thread(target=self._watch, daemon=True).start()
 
     def wait(self) -> None:
-        """Ask for a turn and wait for it; end this run at once if the grader has gone."""
+        """Ask for a turn and wait for it."""
         self.asked = True
         try:
             os.write(self.to_grader, READY)
         except BrokenPipeError:
             end_run()
-        if not os.read(self.from_grader, 1):  # the grader's go, or the end of the pipe: the grader has gone
-            end_run()
-        threading.Thread(target=self._watch, daemon=True).start()
+        self.given.wait()
 
     def _watch(self) -> None:
-        """End this run when the grader goes, even killed outright: the grader writes no more after its go."""
+        """Take the grader's go; end this run when the grader goes, even killed outright (its pipe ends)."""
         while os.read(self.from_grader, 1):
-            pass
+            self.given.set()
         end_run()
 
     def done(self) -> None:

@@ -15,6 +15,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+import psutil
+
 from clickkit.grading import cgroups, sandbox
 
 OWNER_FILE = "grader"  # in each folder a grader makes: its pid, and the sandbox's user id for a submission
@@ -62,14 +64,14 @@ def owned_by(pid: int):
 def clean_up(pid: int) -> None:
     """Stop the private brokers and remove the folders (and mounts, and control groups) that grader `pid` left."""
     for folder, uid in owned_by(pid):
-        for pid_file in folder.glob("**/broker.pid"):
-            with contextlib.suppress(OSError, ValueError):
-                broker = int(pid_file.read_text())
-                if b"kafka.Kafka" in Path(f"/proc/{broker}/cmdline").read_bytes():  # not a pid reused since
-                    os.kill(broker, signal.SIGKILL)
-        submission = folder / "submission"
-        if os.path.ismount(submission):
-            sandbox.unmount_folder(submission)
+        if folder.name.startswith(BROKERS_PREFIX):
+            for process in psutil.process_iter(["cmdline"]):  # a broker's server.properties lies in its folder
+                command = process.info["cmdline"] or []
+                if "kafka.Kafka" in command and any(part.startswith(f"{folder}/") for part in command):
+                    with contextlib.suppress(psutil.Error):
+                        process.kill()
+        elif os.path.ismount(folder / "submission"):
+            sandbox.unmount_folder(folder / "submission")
         if uid is not None:
             cgroups.remove(uid)
         shutil.rmtree(folder, ignore_errors=True)
