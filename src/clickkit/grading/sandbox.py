@@ -4,9 +4,11 @@ The grader points Jupyter at a kernel spec whose command is `python -m clickkit.
 the variables below, set by the grader for each submission, say which folder and user the kernel gets.
 """
 
+import ctypes
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import sysconfig
@@ -27,6 +29,7 @@ SYSTEM_DIRS = ("/usr", "/bin", "/lib", "/lib64", "/sbin", "/etc")
 ENDPOINT_PORT = 5000  # every sandbox has its own loopback: the course's port, the same for all
 LINK_SOCKET = "kafka.sock"  # in the link folder: the grader's end of the path to the broker
 LIMITS_NOTE = "limits.txt"  # in the link folder: which control group the sandbox got, for the log
+PR_SET_PDEATHSIG = 1  # prctl(2): a signal for this process when its parent ends
 ENDPOINT_SOCKET = ".endpoint.sock"  # in the submission's folder: the grader's way in to the student's endpoint
 # What a student's kernel may import of the kit: the course's helpers, the broker tools, the traffic generator.
 # Hidden: the grader (its rubric holds the hidden variants), the reference endpoint, bench, reliability, demo.
@@ -250,8 +253,21 @@ def prepare_folder(folder: Path, uid: int) -> None:
         os.chown(path, uid, uid)
 
 
+def die_with_parent() -> None:
+    """End this process when the pytest run that started it ends, even if that happened before this call."""
+    # jupyter_client starts a kernel in a session of its own, out of reach of a kill of the run's process group, and
+    # bubblewrap's --die-with-parent takes hold only once its namespaces exist: a run killed during this process's
+    # start would leave the sandbox running for good. The signal stays set across exec (bwrap is not set-uid).
+    if ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
+    started_by = os.environ.get("JPY_PARENT_PID")  # jupyter_client's: the process that launched this kernel
+    if started_by and os.getppid() != int(started_by):
+        sys.exit("The pytest run that started this sandbox has already ended: nothing to grade.")
+
+
 def main(argv=None) -> None:
     """Start an IPython kernel inside the sandbox the grader's variables describe (`-f connection_file`)."""
+    die_with_parent()
     args = sys.argv[1:] if argv is None else argv
     connection = os.open(args[args.index("-f") + 1], os.O_RDONLY)  # readable by root only: hand over its data
     os.set_inheritable(connection, True)

@@ -2,8 +2,8 @@
 
 A grader that stops as asked (Ctrl+C, SIGTERM) cleans up by itself. One killed with SIGKILL runs no more code, so
 a watchdog process started beside it waits for the end of a pipe that only the grader holds open; when the pipe
-ends, the watchdog stops the brokers and removes the folders that name the grader as their owner. Its pytest runs
-end by themselves (the plugin's Turn watches the same kind of pipe).
+ends, the watchdog stops the brokers and sandboxes and removes the folders that name the grader as their owner. Its
+pytest runs end by themselves (the plugin's Turn watches the same kind of pipe), and with them their sandboxes.
 """
 
 import contextlib
@@ -61,16 +61,23 @@ def owned_by(pid: int):
                 yield folder, int(uid) if uid else None
 
 
+def kill_leftovers(folder: Path, uid: int | None) -> None:
+    """Kill what still runs of the grader's in `folder`: any process that names a path in it, or runs as its uid."""
+    # A broker's command names its server.properties, a sandbox's bwrap its bind mounts; never trust a file that a
+    # submission's code could write. The sandbox's user is leased to one sandbox at a time.
+    for process in psutil.process_iter(["cmdline", "uids"]):
+        command, uids = process.info["cmdline"] or [], process.info["uids"]
+        sandboxed = uid is not None and uids is not None and uids.real == uid != os.getuid()
+        if sandboxed or any(part.startswith(f"{folder}/") for part in command):
+            with contextlib.suppress(psutil.Error):
+                process.kill()
+
+
 def clean_up(pid: int) -> None:
-    """Stop the private brokers and remove the folders (and mounts, and control groups) that grader `pid` left."""
+    """Stop the brokers and sandboxes, and remove the folders (mounts, control groups) that grader `pid` left."""
     for folder, uid in owned_by(pid):
-        if folder.name.startswith(BROKERS_PREFIX):
-            for process in psutil.process_iter(["cmdline"]):  # a broker's server.properties lies in its folder
-                command = process.info["cmdline"] or []
-                if "kafka.Kafka" in command and any(part.startswith(f"{folder}/") for part in command):
-                    with contextlib.suppress(psutil.Error):
-                        process.kill()
-        elif os.path.ismount(folder / "submission"):
+        kill_leftovers(folder, uid)
+        if os.path.ismount(folder / "submission"):
             sandbox.unmount_folder(folder / "submission")
         if uid is not None:
             cgroups.remove(uid)
