@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import psutil
@@ -25,6 +26,7 @@ WORK_PREFIX = "clickkit-grade-"  # each submission's folder, under WORK_ROOT
 # Not $TMPDIR, which may be long: the kernel's and the broker link's Unix sockets live in a submission's folder,
 # and a socket's path may not exceed 107 bytes. The sandbox is Linux's (bubblewrap), where /tmp always exists.
 WORK_ROOT = "/tmp"
+AGAIN_AFTER_S = 2.0
 _held = None  # the grader's end of the pipe, open until the grader process ends
 
 
@@ -75,13 +77,18 @@ def kill_leftovers(folder: Path, uid: int | None) -> None:
 
 def clean_up(pid: int) -> None:
     """Stop the brokers and sandboxes, and remove the folders (mounts, control groups) that grader `pid` left."""
-    for folder, uid in owned_by(pid):
+    left = list(owned_by(pid))
+    for folder, uid in left:
         kill_leftovers(folder, uid)
         if os.path.ismount(folder / "submission"):
             sandbox.unmount_folder(folder / "submission")
         if uid is not None:
             cgroups.remove(uid)
         shutil.rmtree(folder, ignore_errors=True)
+    if left:  # a process the grader had forked but not yet started when it died shows its command only now
+        time.sleep(AGAIN_AFTER_S)
+        for folder, uid in left:
+            kill_leftovers(folder, uid)
 
 
 def main(argv=None) -> None:
