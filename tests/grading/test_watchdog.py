@@ -9,7 +9,8 @@ import psutil
 from clickkit.grading import watchdog
 
 
-def test_clean_up_ends_what_names_the_graders_folders_and_removes_them(tmp_path):
+def test_clean_up_ends_what_names_the_graders_folders_and_removes_them(tmp_path, monkeypatch):
+    monkeypatch.setattr(watchdog, "WORK_ROOT", str(tmp_path))
     grader = subprocess.Popen([sys.executable, "-c", "pass"])
     grader.wait()  # a grader that has gone: its pid names the folders it left
     mine = watchdog.owned_folder(watchdog.WORK_PREFIX, str(tmp_path))
@@ -20,11 +21,7 @@ def test_clean_up_ends_what_names_the_graders_folders_and_removes_them(tmp_path)
         for folder in (mine, another)
     )
     try:
-        watchdog.WORK_ROOT, root = str(tmp_path), watchdog.WORK_ROOT
-        try:
-            watchdog.clean_up(grader.pid)
-        finally:
-            watchdog.WORK_ROOT = root
+        watchdog.clean_up(grader.pid)
         assert left.wait(timeout=30) != 0  # killed
         assert not mine.exists()
         assert kept.poll() is None and another.exists()
