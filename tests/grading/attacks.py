@@ -243,12 +243,12 @@ ATTACKS = {
 }
 
 
-def write_attack(name: str, folder, solution, exercise, **values):
-    """Write attack `name` into folder, generated from the solution (or the exercise); return its path."""
+def write_attack(name: str, folder, solution, exercise, table=None, **values):
+    """Write attack `name` of `table` (default ATTACKS) into folder, from the solution or the exercise; return it."""
     import nbformat
     from grading_samples import replace_in_code, save
 
-    base, patches = ATTACKS[name]
+    base, patches = (table or ATTACKS)[name]
     notebook = nbformat.read(solution if base == "solution" else exercise, as_version=4)
     for old, new in patches:
         for key, value in values.items():
