@@ -21,6 +21,10 @@ class GraderError(KitError):
     """The grader or Kafka failed: no student may be scored from this run."""
 
 
+class SubmissionRefused(KitError):
+    """A submission is not a regular file in the student's folder: it is not read, and the message says what it is."""
+
+
 class LiveError(KitError):
     """The live page cannot read the topic; the message says what to do."""
 

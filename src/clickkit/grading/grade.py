@@ -4,6 +4,7 @@ python -m clickkit.grading SUBMISSIONS [--jobs N] [--out FOLDER]    # a notebook
 """
 
 import argparse
+import dataclasses
 import itertools
 import os
 import shutil
@@ -20,10 +21,10 @@ import nbformat
 
 from clickkit.config import CLICKS_TOPIC, REPO_ROOT, load_settings
 from clickkit.course.check_cells import restore_checks
-from clickkit.errors import GraderError, KitError
+from clickkit.errors import GraderError, KitError, SubmissionRefused
 from clickkit.grading import cgroups, gradebook, rubric, sandbox, watchdog
 from clickkit.grading.brokers import PrivateBrokers
-from clickkit.grading.submissions import GRADED_NOTEBOOK, find_submissions
+from clickkit.grading.submissions import file_stem, find_submissions, read_submission
 from clickkit.grading.turns import Turns
 from clickkit.grading.users import SandboxUsers
 
@@ -60,10 +61,17 @@ class Limits:
     output_chars: int = 100_000
 
 
-def prepare(path: Path, folder: Path) -> Path:
-    """Write the private copy to grade: the grader's setup cell first, the check cells restored from the solution."""
-    notebook = nbformat.read(path, as_version=4)  # raises on a file that is not a notebook
-    restore_checks(notebook, nbformat.read(SOLUTION, as_version=4))  # editing, moving or deleting one changes nothing
+def prepare(data: bytes, folder: Path) -> Path:
+    """Write the private copy to grade: the grader's setup cell first, the check cells restored from the solution.
+
+    `data` is the notebook as submissions.read_submission read it; what is wrong with it is said without quoting it.
+    """
+    solution = nbformat.read(SOLUTION, as_version=4)
+    try:
+        notebook = nbformat.reads(data.decode("utf-8-sig"), as_version=4)
+        restore_checks(notebook, solution)  # editing, moving or deleting one changes nothing
+    except Exception as error:  # its message may quote the file: the name of its kind says enough
+        raise ValueError(f"not a Jupyter notebook in JSON ({type(error).__name__})") from None
     setup = nbformat.v4.new_code_cell(SETUP_CODE)
     if notebook.nbformat_minor < 5:
         setup.pop("id")  # a notebook from before cell ids
@@ -143,7 +151,7 @@ def run_sandboxed(copy: Path, work: Path, uid: int, name: str, grader: Grader) -
     """Run the copy's pytest with its kernel sandboxed as `uid`, on a leased private broker, and read its verdicts."""
     (work / "pytest.ini").write_text("[pytest]\n", encoding="utf-8")
     out, limits = grader.out, grader.limits
-    junit = out / "junit" / (name.replace("/", "__").removesuffix(".ipynb") + ".xml")
+    junit = out / "junit" / f"{file_stem(name)}.xml"  # name: the submission's stem, unique in the run
     junit.parent.mkdir(parents=True, exist_ok=True)
     log = out / "logs" / junit.with_suffix(".log").name
     log.parent.mkdir(parents=True, exist_ok=True)
@@ -223,14 +231,19 @@ def grade_class(submissions: dict, out: Path, jobs: int, limits: Limits) -> list
     done = itertools.count(1)
 
     def one(item):
-        name, path = item
+        name, submission = item
         began = time.monotonic()
-        if not path.exists():
-            result = gradebook.Result(name, remark=f"No notebook at {GRADED_NOTEBOOK} in this repository.")
+        try:
+            data = read_submission(submission.root, submission.relative)
+        except SubmissionRefused as refused:
+            result = gradebook.Result(name, remark=str(refused))
         else:
-            result = grade_with_retry(path, name, grader)
+            # Graded under its stem: the files, logs and messages below then name it safely and apart.
+            result = grade_with_retry(data, submission.stem, grader)
+        result = dataclasses.replace(result, submission=name, stem=submission.stem)
         score = "NOT GRADED (a grader error)" if result.grader_error else f"{result.points}/{rubric.MAX_POINTS}"
-        print(f"[{next(done)}/{len(submissions)}] {name}: {score} ({time.monotonic() - began:.0f} s)", flush=True)
+        shown = gradebook.printable(name)
+        print(f"[{next(done)}/{len(submissions)}] {shown}: {score} ({time.monotonic() - began:.0f} s)", flush=True)
         return result
 
     pool = ThreadPoolExecutor(max_workers=runs)
@@ -280,7 +293,7 @@ def main(argv=None) -> int:
         print("Stopped: no gradebook written; every sandbox and private broker was stopped.", file=sys.stderr)
         return 130
     gradebook.write_all(results, out, "")
-    failed = [r.submission for r in results if r.grader_error]
+    failed = [gradebook.printable(r.submission) for r in results if r.grader_error]
     minutes, seconds = divmod(round(time.monotonic() - began), 60)
     print(
         f"\n{len(results) - len(failed)} notebooks graded in {minutes} min {seconds:02d} s; "
