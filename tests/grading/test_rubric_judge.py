@@ -3,7 +3,7 @@
 import json
 
 from clickkit import contract
-from clickkit.grading.rubric import Probes, Reply, bad_requests, judge, judge_outage
+from clickkit.grading.rubric import Probes, Record, Records, Reply, bad_requests, judge, judge_outage
 
 STATUS_OF = {
     "invalid_json": contract.BAD_REQUEST,
@@ -23,15 +23,14 @@ def answered(name: str, status: int, body=None) -> Reply:
 def perfect() -> tuple:
     """Return the probes of an endpoint that keeps the whole contract, and the records it left on the topic."""
     probes = Probes(marker="grading-test")
-    probes.clicks = [probes.click(n) for n in range(7)]
-    ok = {key: 0 for key in contract.OK_BODY_KEYS}
-    for n in range(1, 7):
-        probes.replies[f"click {n}"] = answered(f"click {n}", contract.OK, ok)
+    probes.clicks = [probes.click() for _ in range(7)]
+    for n in range(1, 7):  # click n is at offset n - 1: its 200 says so
+        probes.replies[f"click {n}"] = answered(f"click {n}", contract.OK, stored_at(n - 1))
     for name, (key, _, _) in bad_requests(probes).items():
         probes.replies[name] = answered(name, STATUS_OF[key])
     probes.replies["an unknown URL"] = answered("an unknown URL", 404)
     probes.replies["GET /clicks"] = answered("GET /clicks", 405)
-    probes.replies["click 7, after the bad requests"] = answered("click 7", contract.OK, ok)
+    probes.replies["click 7, after the bad requests"] = answered("click 7", contract.OK, stored_at(6))
     probes.outage = {
         "503": Reply(
             "POST /clicks: Kafka down",
@@ -41,10 +40,16 @@ def perfect() -> tuple:
             seconds=1.0,
             retry_after=str(contract.RETRY_AFTER_S),
         ),
-        "recovery": answered("Kafka back", contract.OK, ok),
+        "recovery": answered("Kafka back", contract.OK, stored_at(99)),
     }
-    values = [json.dumps(click).encode() for click in probes.clicks]
+    values = Records(
+        [Record(json.dumps(click).encode(), 0, n) for n, click in enumerate(probes.clicks)], contract.TOPIC
+    )
     return probes, values
+
+
+def stored_at(offset: int, topic: str = contract.TOPIC) -> dict:
+    return {"topic": topic, "partition": 0, "offset": offset}
 
 
 def failed(verdicts: dict) -> dict:
@@ -83,7 +88,7 @@ def test_no_outage_reply_fails_both_outage_checks_with_the_reason():
 
 def test_a_refused_request_on_the_topic_costs_only_its_own_check():
     probes, values = perfect()
-    values.append(json.dumps({"article": probes.rejected_marker}).encode())
+    values.append(Record(json.dumps({"article": probes.rejected_marker}).encode(), 0, 7))
     assert failed(judge(probes, values, [], False)) == {"rejects_write_nothing": "1 refused requests reached Kafka"}
 
 
@@ -106,7 +111,47 @@ def test_a_200_body_with_another_key_fails_body_keys_and_no_200_at_all_cannot_be
             reply.status = 500
     notes = failed(judge(probes, values, [], False))
     assert notes["body_keys"] == "cannot be checked: no click got a 200"
-    assert notes["answers_200"] == "2 of 2 got another answer than 200"
+    assert notes["answers_200"] == "7 of 7 got another answer than 200"
+
+
+def test_a_200_before_kafkas_acknowledgement_fails_answers_200_on_any_click():
+    probes, values = perfect()
+    probes.replies["click 4"].before_ack = "answered 200 while Kafka's acknowledgement was held back"
+    verdicts = judge(probes, values, [], False)
+    assert failed(verdicts) == {"answers_200": "a 200 came before Kafka had acknowledged the click"}
+    assert verdicts["answers_200"].evidence == [f"{probes.replies['click 4']}"]
+
+
+def test_a_200_that_names_another_record_than_its_clicks_fails_body_keys():
+    probes, values = perfect()
+    probes.replies["click 3"].body["offset"] = 0  # a guess: offset 0 is click 1's
+    verdicts = judge(probes, values, [], False)
+    assert failed(verdicts) == {"body_keys": "1 of 7 200s name another record than their click's"}
+    assert (
+        verdicts["body_keys"]
+        .evidence[0]
+        .endswith("names a place where its click is not: it is at partition 0, offset 2")
+    )
+    probes.replies["click 3"].body["offset"] = 2.0  # the right number, but not an offset Kafka gives
+    assert failed(judge(probes, values, [], False)) == {
+        "body_keys": "1 of 7 200s name another record than their click's"
+    }
+
+
+def test_a_200_for_a_click_not_stored_fails_body_keys_unless_it_names_a_topic_the_grader_does_not_read():
+    probes, values = perfect()
+    del values[0]  # click 1 never reached the topic, yet its 200 names a place on it
+    notes = failed(judge(probes, values, [], False))
+    assert notes["body_keys"] == "1 of 7 200s name another record than their click's"
+    assert notes["click_on_topic"] == "not on the topic as the same JSON object (a record differs: see below)"
+    for reply in probes.replies.values():  # every click sent to another topic: its 200 may well be true
+        if reply.status == contract.OK:
+            reply.body["topic"] = "click"
+    assert failed(judge(probes, Records([], contract.TOPIC), [], False)) == {
+        "click_on_topic": "not on the topic as the same JSON object",
+        "clicks_in_order": "on the topic in this order: []",
+        "rejects_write_nothing": "cannot be checked: nothing the grader sent reached Kafka",
+    }
 
 
 def test_a_plain_text_error_and_a_wrong_status_are_named_by_their_checks():

@@ -98,8 +98,12 @@ def records_since(bootstrap_servers: str, topic: str, since: dict, timeout_s: fl
 
 
 def read_to_end_since(bootstrap_servers: str, topic: str, since: dict, timeout_s: float = 15.0) -> tuple:
-    """Return the records written after `since`, whether all were read in time, and where each partition starts."""
-    consumer = consumer_at(bootstrap_servers, topic, since)
+    """Return the records written after `since`, whether all were read in time, and where each partition starts.
+
+    Only committed records: a transaction's records count once it commits, never if it aborts. Its end is then
+    the last stable offset, so a transaction still open ends the read where it began instead of stalling it.
+    """
+    consumer = consumer_at(bootstrap_servers, topic, since, isolation_level="read_committed")
     try:
         starts = {
             tp.partition: offset for tp, offset in consumer.beginning_offsets(list(consumer.assignment())).items()

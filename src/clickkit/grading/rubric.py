@@ -6,22 +6,30 @@ docs/grading.md all use RUBRIC.
 The probes are hidden variants of the notebook's visible checks: the same requirements with other data.
 """
 
+import http.client
 import json
+import random
 import re
+import secrets
+import socket
 import threading
 import time
 import uuid
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-import requests
-
 from clickkit import contract, schema
 from clickkit.broker.topics import end_offsets, ensure_topic, read_to_end_since
 from clickkit.contract import UNAVAILABLE_WITHIN_S as REPLY_WITHIN_S
 from clickkit.errors import GraderError
 
-HOLD_ACK_S = 0.5  # how long the grader holds Kafka's acknowledgement back: an answer on loopback takes ms
+# How long the grader holds Kafka's acknowledgement of each click back, drawn anew per click: an answer on
+# loopback takes ms, so an endpoint that sleeps a fixed time instead of waiting for the ack is caught. The
+# most stays well under the notebook producer's 2 s per request (request_timeout_ms) and 3 s per send.
+HOLD_MIN_S, HOLD_MAX_S = 0.3, 0.9
+RANDOM = random.SystemRandom()  # the holds and the clicks' numbers: nothing a submission could predict
+MAX_ANSWER_BYTES = 64 * 1024  # far above any answer of the contract (a 200 or an error message is under 1 KiB)
+CONNECT_S = 3.0
 JSON = "application/json"
 
 
@@ -80,6 +88,7 @@ class Reply:
     retry_after: str | None = None
     problem: str = ""
     before_ack: str = ""  # set when the answer came while Kafka's acknowledgement was held back
+    cut: str = ""  # set when the grader stopped reading the answer's body: too long, or too slow
 
     def __str__(self) -> str:
         if self.before_ack:
@@ -87,7 +96,7 @@ class Reply:
         if self.status is None:
             return f"{self.request} → no answer ({self.problem})"
         shown = json.dumps(self.body, ensure_ascii=False) if self.is_json else repr(self.body)
-        return f"{self.request} → {self.status} {shown[:140]}"
+        return f"{self.request} → {self.status} {shown[:140]}" + (f" ({self.cut})" if self.cut else "")
 
     @property
     def has_error_message(self) -> bool:
@@ -108,13 +117,16 @@ class Probes:
     replies: dict = field(default_factory=dict)  # name -> Reply
     outage: dict = field(default_factory=dict)  # "503" and "recovery" -> Reply, or a note why not sent
 
-    def click(self, n: int) -> dict:
-        """Return valid click number n, marked so that its record can be found on the topic."""
+    def click(self) -> dict:
+        """Return a new valid click, marked so that its record can be found on the topic.
+
+        Its token and numbers are random: nothing in a click tells which one of the run it is.
+        """
         return schema.sample(
-            ts_ingest=1_700_000_000_000 + n,
-            article=f"https://en.wikipedia.org/wiki/{self.marker}_{n}",
+            ts_ingest=1_700_000_000_000 + RANDOM.randrange(86_400_000),
+            article=f"https://en.wikipedia.org/wiki/{self.marker}_{secrets.token_hex(8)}",
             article_title="Liège-Guillemins",
-            visitor_page_timer=1200 * n,
+            visitor_page_timer=RANDOM.randrange(500, 60_000),
             visitor_page_height=35.5,
             visitor_platform="tablet",
             visitor_os="ios",
@@ -135,23 +147,84 @@ def send(
     content_type: str | None = JSON,
     timeout_s: float = 15.0,
 ) -> Reply:
-    """Send one request and describe the answer."""
-    reply = Reply(f"{method} {urlsplit(url).path}: {name}")
-    headers = {"Content-Type": content_type} if content_type else {}
-    started = time.monotonic()
+    """Send one request and describe the answer: at most MAX_ANSWER_BYTES of its body, all within timeout_s."""
+    parts = urlsplit(url)
+    reply = Reply(f"{method} {parts.path}: {name}")
+    started, expired, sockets, response = time.monotonic(), threading.Event(), [], None
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=min(CONNECT_S, timeout_s))
+    # A socket's timeout bounds each wait, never the whole: headers or a body trickled a byte at a time would
+    # keep the grader reading for days. The watchdog shuts the socket at the deadline, whatever it is doing.
+    watchdog = threading.Timer(timeout_s, shut, (sockets, expired))
+    watchdog.daemon = True
+    watchdog.start()
     try:
-        response = requests.request(method, url, data=body, headers=headers, timeout=(3, timeout_s))
-    except requests.RequestException as error:
-        reply.problem = type(error).__name__
+        connection.connect()
+        sockets.append(connection.sock)  # the connection lets go of it once a response reads until the end
+        if expired.is_set():
+            raise TimeoutError("connected after the deadline")
+        connection.sock.settimeout(timeout_s)  # the connect timeout was for connecting alone
+        response = exchange(connection, method, parts, body, content_type)
+        if expired.is_set():  # the head was cut short by the watchdog: what came is no answer
+            raise TimeoutError("the status and headers did not come in time")
+        reply.status, reply.retry_after = response.status, response.getheader("Retry-After")
+        answered_type = response.getheader("Content-Type", "")
+        data, reply.cut = read_capped(response, expired, timeout_s)
+    except (OSError, http.client.HTTPException) as error:
+        late = expired.is_set() or isinstance(error, TimeoutError)
+        reply.problem = f"no answer within {timeout_s:g} s" if late else type(error).__name__
         return reply
+    finally:
+        watchdog.cancel()
+        for held in (response, connection, *sockets):
+            if held is not None:
+                held.close()
     reply.seconds = time.monotonic() - started
-    reply.status, reply.retry_after = response.status_code, response.headers.get("Retry-After")
-    reply.is_json = response.headers.get("Content-Type", "").split(";")[0].strip() == JSON
+    reply.is_json = answered_type.split(";")[0].strip() == JSON and not reply.cut  # a cut body is not whole JSON
     try:
-        reply.body = response.json() if reply.is_json else response.text[:200]
+        reply.body = json.loads(data) if reply.is_json else data.decode("utf-8", errors="replace")[:200]
     except ValueError:
-        reply.body, reply.is_json = response.text[:200], False
+        reply.body, reply.is_json = data.decode("utf-8", errors="replace")[:200], False
     return reply
+
+
+def shut(sockets: list, expired: threading.Event) -> None:
+    """Note that the deadline has passed, and end any wait on the request's socket."""
+    expired.set()  # before looking for the socket: a connect that ends after this sees the flag
+    for sock in list(sockets):
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:  # already closed
+            pass
+
+
+def exchange(connection: http.client.HTTPConnection, method: str, parts, body, content_type):
+    """Send the request on the connection and return the response, once its status and headers are in."""
+    headers = {"Content-Type": content_type} if content_type else {}
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    try:
+        connection.request(method, target, body, headers)
+    except (BrokenPipeError, ConnectionResetError):
+        pass  # a server may answer a body too large (413) before reading it all: its answer is still there
+    return connection.getresponse()
+
+
+def read_capped(response: http.client.HTTPResponse, expired: threading.Event, timeout_s: float) -> tuple:
+    """Return the body, up to MAX_ANSWER_BYTES, and a note when it was cut; never hold more than that."""
+    data = bytearray()
+    try:
+        while len(data) <= MAX_ANSWER_BYTES:
+            chunk = response.read1(MAX_ANSWER_BYTES + 1 - len(data))
+            if not chunk:
+                break
+            data += chunk
+    except (OSError, http.client.HTTPException):
+        if not expired.is_set():
+            return bytes(data), "the answer's body broke off"
+    if expired.is_set():
+        return bytes(data[:MAX_ANSWER_BYTES]), f"the answer's body did not end within {timeout_s:g} s: cut"
+    if len(data) > MAX_ANSWER_BYTES:
+        return bytes(data[:MAX_ANSWER_BYTES]), f"the answer's body went over {MAX_ANSWER_BYTES // 1024} KiB: cut"
+    return bytes(data), ""
 
 
 def bad_requests(probes: Probes) -> dict:
@@ -175,8 +248,8 @@ def bad_requests(probes: Probes) -> dict:
     }
 
 
-def send_held(url: str, name: str, body: bytes, link) -> Reply:
-    """Send a click while the broker link holds Kafka's acknowledgements back; note a 200 that did not wait for one."""
+def send_held(url: str, name: str, body: bytes, link, hold_s: float = HOLD_MAX_S) -> Reply:
+    """Send a click while the broker link holds Kafka's acknowledgement back for hold_s; note a 200 that came first."""
     link.hold()
     answer = {}
     sender = threading.Thread(target=lambda: answer.setdefault("reply", send(url, name, body=body)), daemon=True)
@@ -187,7 +260,7 @@ def send_held(url: str, name: str, body: bytes, link) -> Reply:
             pass
         produced = link.wait_for_produce(0)
         if produced:
-            sender.join(timeout=HOLD_ACK_S)  # an honest endpoint is still waiting for Kafka's answer
+            sender.join(timeout=hold_s)  # an honest endpoint is still waiting for Kafka's answer
         answered_early = not sender.is_alive()
     finally:
         link.release()
@@ -205,16 +278,17 @@ def send_held(url: str, name: str, body: bytes, link) -> Reply:
 def probe(url: str, probes: Probes, link, time_limit_s: float = 90.0) -> Probes:
     """Send the rubric's requests to the endpoint at `url` (…/clicks), one after the other.
 
-    The first and last clicks go while `link` (the sandbox's path to Kafka) holds the acknowledgements back.
+    Every click goes while `link` (the sandbox's path to Kafka) holds its acknowledgement back, each for a time
+    of its own: an endpoint cannot tell a held click from another, nor learn how long to wait instead of Kafka.
     """
     deadline = time.monotonic() + time_limit_s
-    probes.clicks = [probes.click(n) for n in range(7)]
+    probes.clicks = [probes.click() for _ in range(7)]
 
     def post(name, body, content_type=JSON, method="POST", path=url, held=False):
         if time.monotonic() >= deadline:
             probes.replies[name] = Reply(f"{method} ({name})", problem="not sent: the endpoint used up the time")
         elif held:
-            probes.replies[name] = send_held(path, name, body, link)
+            probes.replies[name] = send_held(path, name, body, link, RANDOM.uniform(HOLD_MIN_S, HOLD_MAX_S))
         else:
             probes.replies[name] = send(path, name, method, body, content_type)
 
@@ -222,7 +296,7 @@ def probe(url: str, probes: Probes, link, time_limit_s: float = 90.0) -> Probes:
     if probes.replies["click 1"].status is None:
         return probes  # nothing answers: every other request would only wait for its timeout
     for n in range(1, 6):
-        post(f"click {n + 1}", json.dumps(probes.clicks[n]).encode())
+        post(f"click {n + 1}", json.dumps(probes.clicks[n]).encode(), held=True)
     for name, (_, body, content_type) in bad_requests(probes).items():
         post(name, body, content_type)
     post("an unknown URL", b"{}", path=url.rsplit("/", 1)[0] + "/nowhere")
@@ -231,10 +305,29 @@ def probe(url: str, probes: Probes, link, time_limit_s: float = 90.0) -> Probes:
     return probes
 
 
+class Record(bytes):
+    """A record's value, that knows where on the topic it is."""
+
+    def __new__(cls, value: bytes, partition: int, offset: int):
+        record = super().__new__(cls, value)
+        record.partition, record.offset = partition, offset
+        return record
+
+
+class Records(list):
+    """The records the grader read back, oldest first, and the topic it read them from."""
+
+    def __init__(self, records, topic: str):
+        super().__init__(records)
+        self.topic = topic
+
+
 def marked_records(
     bootstrap_servers: str, topic: str, start: dict, marker: str, wait_s: float = 2.0, expected: int = 7
-) -> list:
-    """Return the values of records written since `start` that carry the marker, oldest first.
+) -> Records:
+    """Return the records written since `start` that carry the marker (each a Record), oldest first.
+
+    Only committed records count: those of a transaction aborted, or still open, were never stored.
 
     Raise GraderError when Kafka cannot show them all: a read cut short, a log that no longer starts where it
     did, or a missing topic. Those are the broker's faults, never the student's.
@@ -256,7 +349,7 @@ def marked_records(
         found = sorted((r.timestamp, r.partition, r.offset, r.value) for r in records if r.value and needle in r.value)
         # An acknowledged send is already there; the short wait is for endpoints that answer before the ack.
         if len(found) >= expected or time.monotonic() > deadline:
-            return [value for *_, value in found]
+            return Records([Record(value, partition, offset) for _, partition, offset, value in found], topic)
         time.sleep(0.5)
 
 
@@ -318,8 +411,41 @@ def judge_outage(outage: dict) -> dict:
     return verdicts
 
 
+def misplaced(reply: Reply, click: dict, values: Records) -> str:
+    """Return how a 200 misstates where Kafka stored its click, or "" when it names the click's record."""
+    topic, needle = values.topic, click["article"].rsplit("/", 1)[1].encode()
+    places = [(topic, record.partition, record.offset) for record in values if needle in record]
+    claim = tuple(reply.body[key] for key in contract.OK_BODY_KEYS)
+    if claim in places and all(type(number) is int for number in claim[1:]):  # True == 1, but is no offset
+        return ""
+    if not places and claim[0] != topic:
+        return ""  # sent to another topic, which the grader does not read: click_on_topic fails for it
+    where = " and ".join(f"partition {p}, offset {o}" for _, p, o in places)
+    return f"{reply} names a place where its click is not: " + (f"it is at {where}" if places else "it is not there")
+
+
+def judge_body(click_replies: list, clicks: list, values: list) -> Verdict:
+    """Judge the 200s' bodies: exactly the contract's keys, naming where Kafka stored each click."""
+    oks = [(reply, click) for reply, click in zip(click_replies, clicks) if reply.status == 200]
+    if not oks:
+        return Verdict(False, "cannot be checked: no click got a 200", [str(click_replies[0])])
+    keys = set(contract.OK_BODY_KEYS)
+    shapeless = [str(r) for r, _ in oks if not (r.is_json and isinstance(r.body, dict) and set(r.body) == keys)]
+    if shapeless:
+        return Verdict(False, "a 200 body has other keys, or is not JSON", shapeless[:2])
+    # Plain values (no Records) say nothing of where they are: only the keys can be checked then.
+    located = isinstance(values, Records)
+    wrong = [line for reply, click in oks if located and (line := misplaced(reply, click, values))]
+    if wrong:
+        return Verdict(False, f"{len(wrong)} of {len(oks)} 200s name another record than their click's", wrong[:3])
+    return Verdict(True, "", [str(reply) for reply, _ in oks[:2]])
+
+
 def judge(probes: Probes, values: list, cell_errors: list, output_capped: bool) -> dict:
-    """Return {check key: Verdict} for one submission, each check judged on its own evidence."""
+    """Return {check key: Verdict} for one submission, each check judged on its own evidence.
+
+    `values` are marked_records()'s Records: each knows where it is on the topic, for the 200s to be checked.
+    """
     replies, clicks = probes.replies, probes.clicks
 
     def got(name):
@@ -330,26 +456,13 @@ def judge(probes: Probes, values: list, cell_errors: list, output_capped: bool) 
     rejected = [value for value in values if probes.rejected_marker.encode() in value]
     on_topic = [f"on the topic: {value[:140].decode(errors='replace')}" for value in values[:3]]
     click_replies = [got(f"click {n}") for n in range(1, 7)] + [got("click 7, after the bad requests")]
-    verdicts = {"answers_200": expect_status([click_replies[0], click_replies[-1]], 200)}
-    early = [reply for reply in (click_replies[0], click_replies[-1]) if reply.before_ack]
+    verdicts = {"answers_200": expect_status(click_replies, 200)}
+    early = [reply for reply in click_replies if reply.before_ack]
     if early:
         verdicts["answers_200"] = Verdict(
-            False, "a 200 came before Kafka had acknowledged the click", [str(reply) for reply in early]
+            False, "a 200 came before Kafka had acknowledged the click", [str(reply) for reply in early[:3]]
         )
-
-    oks = [reply for reply in click_replies if reply.status == 200]
-    keys_right = [
-        r.is_json and isinstance(r.body, dict) and set(r.body) == {"topic", "partition", "offset"} for r in oks
-    ]
-    verdicts["body_keys"] = (
-        Verdict(
-            bool(oks) and all(keys_right),
-            "" if all(keys_right) else "a 200 body has other keys, or is not JSON",
-            [str(reply) for reply in oks[:2]],
-        )
-        if oks
-        else Verdict(False, "cannot be checked: no click got a 200", [str(click_replies[0])])
-    )
+    verdicts["body_keys"] = judge_body(click_replies, clicks, values)
     count = arrived.count(0)
     note = (
         ""
