@@ -19,7 +19,8 @@ help:
 	@echo "make kafka-up | kafka-down | kafka-status | cluster-up | cluster-down"
 	@echo "make exercises | fake-website ARGS=... | demo-site | bench | bench-variants | reliability | grade SUBMISSIONS=path"
 	@echo "make demo       the classroom demo: site, endpoint, live page (ARGS='--host 0.0.0.0' for phones)"
-	@echo "make grade SUBMISSIONS=folder JOBS=2 | check NOTEBOOK=path (a student's own checks)"
+	@echo "make grade SUBMISSIONS=folder ROSTER=class.csv DEADLINE=... LATE=... JOBS=2 (docs/grading.md)"
+	@echo "make check NOTEBOOK=path (a student's own checks)"
 	@echo "make release DEST=path  the student's kit, no answers | answers DEST=path  what to publish after the deadline"
 	@echo "make setup      only the set-up: the virtual environment and its dependencies"
 	@echo "make doctor     check the set-up (Python, Java, Maven, Docker, ports, Kafka): one line each, with the fix"
@@ -100,9 +101,16 @@ bench-variants: $(READY)
 reliability: $(READY)
 	$(BIN)/python -m clickkit.reliability $(ARGS)
 
+# Each variable is passed only when set (docs/grading.md, "Grading a class"); OVERRIDES alone updates OUT.
 grade: $(READY)
-	@test -n "$(SUBMISSIONS)" || { echo "Usage: make grade SUBMISSIONS=path/to/notebook-or-folder [JOBS=2]"; exit 2; }
-	$(BIN)/python -m clickkit.grading "$(SUBMISSIONS)" --jobs $(or $(JOBS),1) $(ARGS)
+	@test -n "$(SUBMISSIONS)$(OVERRIDES)" || { echo "Usage: make grade SUBMISSIONS=path/to/notebook-or-folder \
+	[ROSTER=class.csv DEADLINE=2027-01-15T23:59+01:00 LATE=10%/day,max=3d OUT=folder STUDENT=login JOBS=2]"; exit 2; }
+	$(BIN)/python -m clickkit.grading $(if $(SUBMISSIONS),"$(SUBMISSIONS)") --jobs $(or $(JOBS),1) \
+	  $(if $(OUT),--out "$(OUT)") $(if $(ROSTER),--roster "$(ROSTER)") $(if $(ASSIGNMENT),--assignment "$(ASSIGNMENT)") \
+	  $(if $(DEADLINE),--deadline "$(DEADLINE)") $(if $(LATE),--late "$(LATE)") \
+	  $(if $(COLLECTED_AT),--collected-at "$(COLLECTED_AT)") $(if $(STUDENT),--student "$(STUDENT)") \
+	  $(if $(OVERRIDES),--overrides "$(OVERRIDES)") $(if $(LMS_COLUMN),--lms-column "$(LMS_COLUMN)") \
+	  $(if $(MISSING),--missing "$(MISSING)") $(if $(LABS),--labs "$(LABS)") $(ARGS)
 
 check: $(READY)
 	@test -n "$(NOTEBOOK)" || { echo "Usage: make check NOTEBOOK=notebooks/01-ingest-api.ipynb"; exit 2; }

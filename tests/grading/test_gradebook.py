@@ -110,7 +110,7 @@ def test_the_gradebook_shows_names_as_text_and_links_each_to_its_own_feedback(wr
     rows = [line for line in text.split("\n") if line.startswith("| [")]
     assert len(rows) == len(NAMES) + 1  # a newline or a | in a name breaks no row
     for row, result in zip(rows, written["results"]):
-        assert len(unescaped(row, "|")) == 4, row  # three cells, whatever the name holds
+        assert len(unescaped(row, "|")) == 5, row  # four cells, whatever the name holds
         link = f"](feedback/{quote(result.stem)}.md) |"
         assert link in row and (written["out"] / "feedback" / f"{result.stem}.md").exists()
         assert not unescaped(row[row.index("[") + 1 : row.index(link)], "[]`<>\n"), row  # nothing live in it

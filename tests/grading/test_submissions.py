@@ -42,15 +42,15 @@ def test_the_sandbox_hides_the_instructors_files(tmp_path):
     assert uid == ("123457" if sandbox.os.geteuid() == 0 else str(sandbox.os.getuid()))
 
 
-def test_logins_come_from_the_repositories_names(tmp_path):
-    for name in ("ingest-api-alice", "ingest-api-bob-2", "ingest-api-carol"):
+def test_repositories_are_named_by_their_whole_folder_name_never_a_guessed_login(tmp_path):
+    for name in ("ingest-api-jo-smith", "ingest-api-jo-brown", "ingest-api-carol"):
         (tmp_path / name / ".git").mkdir(parents=True)
         (tmp_path / name / "notebooks").mkdir()
         (tmp_path / name / submissions.GRADED_NOTEBOOK).write_text("{}")
     found = submissions.find_submissions(tmp_path)
-    assert sorted(found) == ["alice", "bob-2", "carol"]
-    assert found["alice"].root == (tmp_path / "ingest-api-alice").resolve()
-    assert found["alice"].relative == submissions.GRADED_NOTEBOOK
+    assert sorted(found) == ["ingest-api-carol", "ingest-api-jo-brown", "ingest-api-jo-smith"]
+    assert found["ingest-api-carol"].root == (tmp_path / "ingest-api-carol").resolve()
+    assert found["ingest-api-carol"].relative == submissions.GRADED_NOTEBOOK
 
 
 def test_the_grader_restores_every_check_cell_whatever_the_student_did(tmp_path):
@@ -164,7 +164,7 @@ def test_a_path_that_leaves_the_folder_is_refused(loose):
 
 
 def repository(folder: Path, login: str) -> Path:
-    """Create a student's clone, as GitHub Classroom names it, with a .git folder and an empty notebooks folder."""
+    """Create a student's clone, named `<assignment>-<login>`, with a .git folder and an empty notebooks folder."""
     repo = folder / f"ingest-api-{login}"
     (repo / ".git").mkdir(parents=True)
     (repo / "notebooks").mkdir()
@@ -183,6 +183,7 @@ def test_in_a_repository_only_the_committed_notebook_is_read(tmp_path, outside):
     (dave / "notebooks").symlink_to(outside / "notebooks", target_is_directory=True)
     repository(folder, "erin")  # committed nothing
     found = submissions.find_submissions(folder)
+    found = {name.removeprefix("ingest-api-"): submission for name, submission in found.items()}
     assert sorted(found) == ["alice", "bob", "carol", "dave", "erin"]
     read = {login: submissions.read_submission(found[login].root, found[login].relative) for login in ["alice"]}
     assert read == {"alice": NOTEBOOK}

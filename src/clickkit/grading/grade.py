@@ -1,6 +1,9 @@
 """Grade students' ingest notebooks: each one sandboxed under nbval, its endpoint tested check by check.
 
 python -m clickkit.grading SUBMISSIONS [--jobs N] [--out FOLDER]    # a notebook or a folder of them
+python -m clickkit.grading CLASS --roster R.csv --deadline 2027-01-15T23:59+01:00 [--late 10%/day,max=3d]
+python -m clickkit.grading CLASS --out FOLDER --student LOGIN       # regrade one student into FOLDER
+python -m clickkit.grading --out FOLDER --overrides O.csv           # change points, every output rewritten
 """
 
 import argparse
@@ -22,9 +25,11 @@ import nbformat
 from clickkit.config import CLICKS_TOPIC, REPO_ROOT, load_settings
 from clickkit.course.check_cells import restore_checks
 from clickkit.errors import GraderError, KitError, SubmissionRefused
-from clickkit.grading import cgroups, gradebook, rubric, sandbox, watchdog
+from clickkit.grading import cgroups, classlist, gradebook, lms, rubric, sandbox, term, watchdog
 from clickkit.grading.brokers import PrivateBrokers
-from clickkit.grading.submissions import file_stem, find_submissions, read_submission
+from clickkit.grading.deadline import Rules
+from clickkit.grading.roster import Roster
+from clickkit.grading.submissions import file_stem
 from clickkit.grading.turns import Turns
 from clickkit.grading.users import SandboxUsers
 
@@ -214,14 +219,14 @@ def grade_with_retry(path: Path, name: str, grader: Grader) -> gradebook.Result:
         return gradebook.Result(name, grader_error=str(second)[:300])
 
 
-def grade_class(submissions: dict, out: Path, jobs: int, limits: Limits) -> list:
-    """Grade every notebook, `jobs` running their cells at once, each on an emptied private broker."""
+def grade_class(entries: list, out: Path, jobs: int, limits: Limits) -> list:
+    """Grade every entry's notebook, `jobs` running their cells at once, each on an emptied private broker."""
     spec_root = kernel_spec_root(out)
     turns = Turns(jobs)
     # Twice as many runs as turns: while one runs its cells, the next starts up or the last is being probed.
     runs = 2 * turns.jobs
     print(
-        f"Grading {len(submissions)} notebooks, {turns.jobs} running their cells at once; starting {runs} private "
+        f"Grading {len(entries)} notebooks, {turns.jobs} running their cells at once; starting {runs} private "
         "Kafka brokers first (about 10 s)...",
         flush=True,
     )
@@ -230,25 +235,25 @@ def grade_class(submissions: dict, out: Path, jobs: int, limits: Limits) -> list
     grader = Grader(out, brokers, limits, spec_root, turns)
     done = itertools.count(1)
 
-    def one(item):
-        name, submission = item
-        began = time.monotonic()
+    def one(entry):
+        name, began = entry.submission, time.monotonic()
         try:
-            data = read_submission(submission.root, submission.relative)
+            data = entry.load()
         except SubmissionRefused as refused:
             result = gradebook.Result(name, remark=str(refused))
         else:
+            term.keep_copy(out, entry.stem, data)
             # Graded under its stem: the files, logs and messages below then name it safely and apart.
-            result = grade_with_retry(data, submission.stem, grader)
-        result = dataclasses.replace(result, submission=name, stem=submission.stem)
+            result = grade_with_retry(data, entry.stem, grader)
+        result = dataclasses.replace(result, submission=name, stem=entry.stem)
         score = "NOT GRADED (a grader error)" if result.grader_error else f"{result.points}/{rubric.MAX_POINTS}"
         shown = gradebook.printable(name)
-        print(f"[{next(done)}/{len(submissions)}] {shown}: {score} ({time.monotonic() - began:.0f} s)", flush=True)
+        print(f"[{next(done)}/{len(entries)}] {shown}: {score} ({time.monotonic() - began:.0f} s)", flush=True)
         return result
 
     pool = ThreadPoolExecutor(max_workers=runs)
     try:
-        return list(pool.map(one, submissions.items()))
+        return list(pool.map(one, entries))
     except BaseException:
         turns.stop_all()  # a stop (Ctrl+C, SIGTERM) ends every run now, and the brokers below
         pool.shutdown(wait=True, cancel_futures=True)
@@ -263,42 +268,135 @@ def stop_on_sigterm(signum, frame):
     raise KeyboardInterrupt
 
 
-def main(argv=None) -> int:
-    """Grade a notebook or a folder of notebooks and write the gradebook."""
+def options(argv=None) -> argparse.Namespace:
+    """Return the grading run's options: the one place they are read (the Makefile passes its variables here)."""
     parser = argparse.ArgumentParser(
         prog="python -m clickkit.grading", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("submissions", type=Path, help="a notebook, or a folder searched for notebooks")
-    parser.add_argument("--out", type=Path, help="folder for the gradebook (default: gradebook-<time>)")
-    parser.add_argument("--jobs", type=int, default=1, help="notebooks running their cells at once (default 1)")
-    parser.add_argument("--cell-timeout", type=float, default=Limits.cell_s, help="seconds per cell")
-    parser.add_argument("--notebook-timeout", type=float, default=Limits.notebook_s, help="seconds per notebook")
-    args = parser.parse_args(argv)
-    paths = find_submissions(args.submissions) if args.submissions.exists() else {}
+    add = parser.add_argument
+    add("submissions", type=Path, nargs="?", help="a notebook, a folder of notebooks or of student repositories")
+    add("--out", type=Path, help="the gradebook folder to write, or to update (default: gradebook-<time>)")
+    add("--jobs", type=int, default=1, help="notebooks running their cells at once (default 1)")
+    add("--cell-timeout", type=float, default=Limits.cell_s, help="seconds per cell")
+    add("--notebook-timeout", type=float, default=Limits.notebook_s, help="seconds per notebook")
+    add("--roster", type=Path, help="the LMS's export of the class with a github column")
+    add("--assignment", help="without a roster: the repositories' prefix (ingest-lab-)")
+    add("--deadline", help="grade each repository at its last commit by then (2027-01-15T23:59+01:00)")
+    add("--late", help="a late policy, e.g. 10%%/day,max=3d: grade the latest commit and take this off")
+    add("--collected-at", help="when the repositories were collected (default: each one's last fetch)")
+    add("--student", help="regrade this login only, into the gradebook folder --out")
+    add("--overrides", type=Path, help="a CSV github,check,points,reason applied to every output")
+    add("--lms-column", help="the lab's column in canvas.csv and moodle.csv (default: the lab's title)")
+    add("--missing", choices=sorted(lms.MISSING_POLICIES), help="what a missing student gets in the LMS files")
+    add("--labs", help="the labs to grade (only 01 has a rubric so far)")
+    return parser.parse_args(argv)
+
+
+SETTINGS = ("roster", "assignment", "deadline", "late", "collected_at", "lms_column", "missing", "labs")
+
+
+def settings_of(args: argparse.Namespace, kept: dict) -> dict:
+    """Return the class's settings: those given now, else those the gradebook folder was graded with."""
+    given = {name: getattr(args, name) for name in SETTINGS}
+    given["roster"] = str(args.roster.resolve()) if args.roster else None
+    settings = {**kept, **{name: value for name, value in given.items() if value}}
+    return {"missing": "zero", "lms_column": term.lab_title(), **settings}
+
+
+def grade_entries(entries: list, out: Path, args: argparse.Namespace) -> list:
+    """Run the entries that have a notebook; return every entry's Result, its status and commit filled in."""
     limits = Limits(cell_s=args.cell_timeout, notebook_s=args.notebook_timeout)
-    if not paths:
-        print(
-            f"error: no notebook found at {args.submissions}. Give a .ipynb file or a folder of them.", file=sys.stderr
-        )
-        return 2
+    runnable = [entry for entry in entries if entry.load is not None]
+    ran = {r.submission: r for r in (grade_class(runnable, out, args.jobs, limits) if runnable else [])}
+    results = []
+    for entry in entries:
+        if entry.load is None:  # missing or unknown: nothing to run, and the notes say why
+            results.append(entry.result())
+            continue
+        result = dataclasses.replace(ran[entry.submission], **entry.meta)
+        if result.grader_error:
+            result.status = gradebook.NOT_GRADED
+        results.append(result)
+    return results
+
+
+def only_student(entries: list, login: str) -> list:
+    """Return the entries of one login (or of one unknown repository's folder name)."""
+    chosen = [e for e in entries if (e.login or e.submission).lower() == login.lower()]
+    if not chosen:
+        raise GraderError(f"STUDENT={login}: no roster line or repository of that login in the submissions.")
+    return chosen
+
+
+def run(args: argparse.Namespace, out: Path) -> list:
+    """Grade the class, or one student into the gradebook folder, apply the overrides; return every Result."""
+    regrading = bool(args.student) or not args.submissions
+    old, kept = term.load(out) if regrading else ([], {})
+    settings = settings_of(args, kept)
+    roster = Roster.read(Path(settings["roster"])) if settings.get("roster") else None
+    rules = Rules.from_env({name.upper(): settings.get(name) or "" for name in ("deadline", "late", "collected_at")})
+    lab = classlist.lab_numbers(settings.get("labs"))[0]
+    entries = (
+        classlist.build(args.submissions, roster, settings.get("assignment"), rules, lab) if args.submissions else []
+    )
+    if args.student:
+        entries = only_student(entries, args.student)
+    elif args.submissions and not entries:
+        raise GraderError(f"no notebook found at {args.submissions}. Give a .ipynb file or a folder of them.")
+    # The overrides are checked before any notebook runs: a typo costs no grading time.
+    overrides = term.read_overrides(args.overrides, old + [e.result() for e in entries]) if args.overrides else []
+    results = grade_entries(entries, out, args) if entries else []
+    changes = [f"regrade of {args.student}: {term.counts(results)}"] if args.student else []
+    changes += [f"graded {args.submissions}: {term.counts(results)}"] if args.submissions and not args.student else []
+    results = term.merged(old, results, args.student) if args.student else results or old
+    changes += term.override(results, overrides)
+    write_outputs(results, out, settings, roster, changes)
+    return results
+
+
+def write_outputs(results: list, out: Path, settings: dict, roster, changes: list) -> None:
+    """Write every output of the gradebook folder from the results, and log the changes."""
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        link = term.write_similarity(out, results)
+    except Exception as error:  # the comparison is evidence beside the grades: its failure must not lose them
+        link = f"similarity.html was not written: {type(error).__name__}: {gradebook.escaped(str(error)[:200])}"
+    gradebook.write_all(results, out, "", settings["missing"], more=(link,))
+    term.save(out, results, settings)
+    said = ["canvas.csv and moodle.csv not written: no ROSTER given (lms.csv is, by login)"]
+    if roster is not None:
+        said = term.write_lms(out, roster, results, settings["lms_column"], settings["missing"])
+    term.log_changes(out, changes)
+    print("\n".join(said), flush=True)
+
+
+def main(argv=None) -> int:
+    """Grade a notebook, a folder of notebooks or a class's repositories and write the gradebook folder."""
+    args = options(argv)
     out = (args.out or Path(f"gradebook-{datetime.now():%Y%m%d-%H%M%S}")).resolve()
+    if not args.submissions and not args.overrides:
+        print("error: give SUBMISSIONS (a notebook or a folder), or OVERRIDES with OUT.", file=sys.stderr)
+        return 2
+    if args.student and not args.out:
+        print("error: STUDENT regrades into an existing gradebook folder: give it as OUT.", file=sys.stderr)
+        return 2
     began = time.monotonic()
     signal.signal(signal.SIGTERM, stop_on_sigterm)  # as Ctrl+C does: every run and private broker ends
     try:
-        results = grade_class(paths, out, args.jobs, limits)
+        results = run(args, out)
     except KitError as error:
         print(f"GRADER ERROR, no grades written: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("Stopped: no gradebook written; every sandbox and private broker was stopped.", file=sys.stderr)
         return 130
-    gradebook.write_all(results, out, "")
     failed = [gradebook.printable(r.submission) for r in results if r.grader_error]
     minutes, seconds = divmod(round(time.monotonic() - began), 60)
     print(
-        f"\n{len(results) - len(failed)} notebooks graded in {minutes} min {seconds:02d} s; "
+        f"\n{sum(r.judged for r in results)} notebooks graded in {minutes} min {seconds:02d} s; "
         f"pass rate per check in {out / 'gradebook.md'}"
     )
+    print(term.counts(results))
     print(f"Gradebook written to {out}")
     if failed:
         print(

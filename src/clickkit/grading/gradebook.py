@@ -24,6 +24,12 @@ MARKDOWN_SPECIAL = "\\`*_[]~$|"  # each is written with a backslash before it
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # OWASP's CSV injection list
 
 
+# The statuses a student may have (roster.Status); only graded and late count in the class's pass rates.
+GRADED, LATE, MISSING, NOT_GRADED, UNKNOWN = "graded", "late", "missing", "not graded", "unknown"
+JUDGED = (GRADED, LATE)
+TOTAL = "total"  # an override's check that sets the points themselves
+
+
 @dataclass
 class Result:
     """One submission's verdicts (check key -> {passed, note, evidence}), or why it could not be run."""
@@ -33,21 +39,63 @@ class Result:
     remark: str = ""  # e.g. "not a notebook": every check then fails with this note
     grader_error: str = ""  # the grader or Kafka failed twice on it: not graded, and no points taken away
     stem: str = ""  # its feedback, JUnit and log files' name, unique in the run (submissions.Submission.stem)
+    github: str = ""  # the student's GitHub login; "" for a loose notebook
+    lab: str = "01"
+    status: str = GRADED  # GRADED, LATE, MISSING, NOT_GRADED or UNKNOWN
+    commit: str = ""  # the commit graded ("" for a loose notebook or a folder that is no git repository)
+    committed_at: str = ""
+    found_at: str = ""  # where the notebook was, when not at the lab's own path
+    penalty: float = 0.0  # the share of the points LATE takes off
+    late_by_hours: float = 0.0
+    later_commits: int = 0
+    notes: list = field(default_factory=list)  # the grader's sentences: why missing, where found, how late
+    overrides: dict = field(default_factory=dict)  # check key or TOTAL -> {"points", "reason", "was"}
 
     def passed(self, key: str) -> bool:
         return bool(self.verdicts.get(key, {}).get("passed"))
 
     @property
+    def judged(self) -> bool:
+        """Tell whether the notebook was run and judged: graded or late, the grader having not failed."""
+        return self.status in JUDGED and not self.grader_error
+
+    def check_points(self, key: str):
+        """Return the points of one check: an override's, else what the verdict earned; "" when none was judged."""
+        if key in self.overrides:
+            return number(self.overrides[key]["points"])
+        if not self.judged:
+            return ""
+        return rubric.CHECKS[key].points if self.passed(key) else 0
+
+    @property
+    def earned(self):
+        """Return the points of the checks before any late penalty or total override."""
+        return sum(self.check_points(check.key) or 0 for check in rubric.RUBRIC)
+
+    @property
     def points(self):
+        """Return the points every output shows: overrides and the late penalty applied; "" for no grade."""
+        if TOTAL in self.overrides:
+            return number(self.overrides[TOTAL]["points"])
         if self.grader_error:
             return "not graded"
-        return sum(check.points for check in rubric.RUBRIC if self.passed(check.key))
+        if not self.judged and not self.overrides:
+            return ""
+        return number(self.earned * (1 - self.penalty))
 
     @property
     def login(self) -> str:
-        """Return the student's identifier: the notebook's folder when it has one, else its file name."""
+        """Return the student's identifier: the GitHub login, else the notebook's folder, else its file name."""
+        if self.github:
+            return self.github
         path = Path(self.submission)
         return path.parent.name if path.parent.name else path.stem
+
+
+def number(points):
+    """Return points as a spreadsheet shows them: whole numbers without `.0`, others to two decimals."""
+    points = round(float(points), 2)
+    return int(points) if points.is_integer() else points
 
 
 class Block(NamedTuple):
@@ -111,9 +159,28 @@ def plot_pass_rates(results: list, path: Path) -> None:
     plt.close(figure)
 
 
+def score(result: Result) -> str:
+    """Return the feedback's and the table's score: `12/17`, or the status when there are no points."""
+    if result.points == "":
+        return result.status
+    return f"{result.points}/{rubric.MAX_POINTS}"
+
+
+def override_sentences(result: Result) -> list:
+    """Return one sentence per instructor's change of the points, with its reason."""
+    said = []
+    for key, change in result.overrides.items():
+        what = "The total" if key == TOTAL else f"“{rubric.CHECKS[key].requirement}”"
+        points = number(change["points"])
+        said.append(
+            f"{what} was set to {points} point{'s' if points != 1 else ''} by your instructor: {change['reason']}"
+        )
+    return said
+
+
 def feedback_blocks(result: Result) -> list:
-    """Return the student's feedback as Blocks: each check, passed or not, with evidence and advice."""
-    blocks = [Block("title", result.submission, f"{result.points}/{rubric.MAX_POINTS}")]
+    """Return the student's feedback as Blocks: what was graded, then each check, with evidence and advice."""
+    blocks = [Block("title", result.submission, score(result))]
     if result.grader_error:
         return blocks + [
             Block(
@@ -122,6 +189,13 @@ def feedback_blocks(result: Result) -> list:
                 "fault; your instructor will grade it again.",
             )
         ]
+    if result.commit:
+        blocks.append(Block("strong", f"Graded: commit {result.commit[:10]}, committed {result.committed_at}."))
+    # The notes say once why nothing was graded (missing, unknown), or where the notebook was and how late.
+    blocks += [Block("strong", note) for note in result.notes]
+    blocks += [Block("strong", sentence) for sentence in override_sentences(result)]
+    if not result.judged:
+        return blocks
     if result.remark:
         blocks.append(Block("strong", result.remark))
     for check in rubric.RUBRIC:
@@ -135,6 +209,19 @@ def feedback_blocks(result: Result) -> list:
         if not verdict["passed"]:
             blocks.append(Block("advice", check.advice))
     return blocks
+
+
+def sentences(result: Result) -> str:
+    """Return the feedback as plain sentences for an LMS's feedback cell: what was lost and what to do."""
+    said = [*result.notes, *override_sentences(result)]
+    if result.grader_error:
+        said.append("Not graded: the grader failed on this notebook; your instructor will grade it again.")
+    elif result.judged:
+        lost = [check for check in rubric.RUBRIC if not result.passed(check.key)]
+        said.insert(0, f"{score(result)} points.")
+        said += [f"Not met: {check.requirement}. What to do: {check.advice}" for check in lost]
+        said += [] if lost else ["Every check passed."]
+    return " ".join(printable(sentence) for sentence in said)
 
 
 def feedback_lines(result: Result) -> list:
@@ -198,52 +285,92 @@ def write_feedback(result: Result, folder: Path, stem: str = "") -> None:
 def lms_feedback(result: Result, sharing: list) -> str:
     """Return the LMS's feedback cell: what was lost, and the other submissions of the same login."""
     lost = [check.key for check in rubric.RUBRIC if not result.passed(check.key)]
-    summary = (
-        f"not graded: {result.grader_error}"
-        if result.grader_error
-        else "lost: " + ", ".join(lost)
-        if lost
-        else "all passed"
-    )
+    if result.grader_error:
+        summary = f"not graded: {result.grader_error}"
+    elif not result.judged:
+        summary = " ".join(result.notes) or result.status
+    else:
+        summary = "lost: " + ", ".join(lost) if lost else "all passed"
+        summary += "".join(f"; {sentence}" for sentence in override_sentences(result))
+        summary += f"; {100 * result.penalty:g}% off for lateness" if result.penalty else ""
     if len(sharing) > 1:  # neither row may pass for the other: the instructor decides
         summary = f"duplicate login: {len(sharing)} submissions ({', '.join(sharing)}) share it; {summary}"
     return csv_text(summary)
 
 
-def write_all(results: list, folder: Path, warning: str = "") -> None:
-    """Write gradebook.md, gradebook.csv, lms.csv, pass-rates.png and the feedback folder."""
-    folder.mkdir(parents=True, exist_ok=True)
-    stems = stems_of(results)
-    plot_pass_rates([r for r in results if not r.grader_error], folder / "pass-rates.png")
+# gradebook.csv's columns before and after one per check (docs/grading.md, "Grading a class").
+HEAD_COLUMNS = ["submission", "github", "lab", "status", "commit", "committed_at", "points", "max_points"]
+TAIL_COLUMNS = ["late_by_hours", "penalty", "later_commits", "found_at", "notes", "overrides"]
+
+
+def gradebook_row(result: Result) -> list:
+    """Return one gradebook.csv row: every text the student could have written kept from formulas."""
+    overrides = "; ".join(f"{key}={number(change['points'])}" for key, change in result.overrides.items())
+    return [
+        csv_text(result.submission),
+        csv_text(result.login),
+        result.lab,
+        result.status,
+        result.commit,
+        result.committed_at,
+        result.points,
+        rubric.MAX_POINTS,
+        *(result.check_points(check.key) for check in rubric.RUBRIC),
+        result.late_by_hours or "",
+        result.penalty or "",
+        result.later_commits or "",
+        csv_text(result.found_at),
+        csv_text(" ".join(result.notes)),
+        csv_text(overrides),
+    ]
+
+
+def lms_points(result: Result, missing: str):
+    """Return lms.csv's points: the MISSING policy's cell for a student who handed in nothing."""
+    if result.grader_error and TOTAL not in result.overrides:
+        return ""
+    if result.status == MISSING and result.points == "":
+        return 0 if missing == "zero" else ""
+    return result.points
+
+
+def write_csvs(results: list, folder: Path, missing: str) -> None:
+    """Write gradebook.csv, a row per submission, and lms.csv, a row per login."""
     with open(folder / "gradebook.csv", "w", newline="", encoding="utf-8") as out:
         writer = csv.writer(out)
-        writer.writerow(["submission", "points", "max_points"] + [check.key for check in rubric.RUBRIC])
-        for r in results:
-            writer.writerow(
-                [csv_text(r.submission), r.points, rubric.MAX_POINTS]
-                + ["" if r.grader_error else check.points if r.passed(check.key) else 0 for check in rubric.RUBRIC]
-            )
+        writer.writerow(HEAD_COLUMNS + [check.key for check in rubric.RUBRIC] + TAIL_COLUMNS)
+        writer.writerows(gradebook_row(r) for r in results)
     with open(folder / "lms.csv", "w", newline="", encoding="utf-8") as out:
         writer = csv.writer(out)
         writer.writerow(["login", "points", "max_points", "feedback"])
         for r in results:
-            sharing = [other.submission for other in results if other.login == r.login]
-            points = "" if r.grader_error else r.points
-            writer.writerow([csv_text(r.login), points, rubric.MAX_POINTS, lms_feedback(r, sharing)])
-    graded = [r for r in results if not r.grader_error]
+            sharing = [other.submission for other in results if other.login.lower() == r.login.lower()]
+            writer.writerow([csv_text(r.login), lms_points(r, missing), rubric.MAX_POINTS, lms_feedback(r, sharing)])
+
+
+def write_all(results: list, folder: Path, warning: str = "", missing: str = "zero", more: tuple = ()) -> None:
+    """Write gradebook.md (`more` Markdown parts at its end), gradebook.csv, lms.csv, pass-rates.png, feedback."""
+    folder.mkdir(parents=True, exist_ok=True)
+    stems = stems_of(results)
+    judged = [r for r in results if r.judged]  # missing, unknown and not graded would count as failing
+    plot_pass_rates(judged, folder / "pass-rates.png")
+    write_csvs(results, folder, missing)
     rates = markdown_table(
         ["check", "points", "passed by"],
-        ([f"{check.requirement} (`{check.key}`)", check.points, f"{rate:.0%}"] for check, rate in pass_rates(graded)),
+        ([f"{check.requirement} (`{check.key}`)", check.points, f"{rate:.0%}"] for check, rate in pass_rates(judged)),
     )
     table = markdown_table(
-        ["submission", "points", "lost"],
+        ["submission", "status", "points", "lost"],
         (
             [
                 f"[{escaped(r.submission, in_table=True)}](feedback/{quote(stem)}.md)",
-                f"{r.points}/{rubric.MAX_POINTS}",
+                r.status,
+                score(r),
                 "NOT GRADED: grader error"
                 if r.grader_error
-                else ", ".join(c.key for c in rubric.RUBRIC if not r.passed(c.key)) or "-",
+                else ", ".join(c.key for c in rubric.RUBRIC if not r.passed(c.key)) or "-"
+                if r.judged
+                else "",
             ]
             for r, stem in zip(results, stems)
         ),
@@ -252,8 +379,12 @@ def write_all(results: list, folder: Path, warning: str = "") -> None:
         "# Gradebook",
         warning,
         "## Pass rate per check",
+        f"Over the {len(judged)} notebooks graded; missing, unknown and not graded ones are left out."
+        if judged
+        else "",
         rates,
         "![pass rate per check](pass-rates.png)",
+        *more,
         "## Submissions",
         table,
     ]

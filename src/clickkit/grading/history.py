@@ -78,7 +78,9 @@ def git(repo: Path, *args: str, limit: int = MAX_OUTPUT_BYTES) -> bytes:
     command = ["git", *settings, "--literal-pathspecs", "-C", str(repo), *args]
     with tempfile.TemporaryFile() as errors:
         try:
-            process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=errors, env=git_env())
+            # A .git git cannot read must not send git up to a repository around the class's folder.
+            env = dict(git_env(), GIT_CEILING_DIRECTORIES=str(Path(repo).absolute().parent))
+            process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=errors, env=env)
         except FileNotFoundError:
             raise GraderError("git is not installed: install it (apt-get install git) and grade again.") from None
         timer = threading.Timer(GIT_TIMEOUT_S, process.kill)

@@ -1,5 +1,5 @@
-"""Find what to grade (a notebook, every notebook under a folder, or one per GitHub Classroom repository), and
-read each one as the regular file the student handed in, never through a link."""
+"""Find what to grade (a notebook, every notebook under a folder, or one per student repository), and read each
+one as the regular file the student handed in, never through a link."""
 
 import errno
 import hashlib
@@ -30,8 +30,9 @@ class Submission:
 def find_submissions(path: Path) -> dict:
     """Return {name: Submission} to grade: the file itself, every notebook under the folder, or one per repository.
 
-    A folder of git repositories (GitHub Classroom's clones, named `<assignment>-<login>`) gives each student's
-    graded lab under their login. Links are never followed: a linked notebook or folder is listed, to be refused.
+    A folder of git repositories (however collected) gives each one's graded lab under its whole folder name:
+    nothing is guessed from the prefixes they share. Links are never followed: a linked notebook or folder is
+    listed, to be refused. (clickkit.grading.classlist matches repositories to a roster's logins.)
     """
     if path.is_dir():  # the instructor's folder, through the instructor's own links
         folder = path.resolve()
@@ -41,8 +42,7 @@ def find_submissions(path: Path) -> dict:
             if not child.is_symlink() and child.is_dir() and os.path.lexists(child / ".git")
         )
         if repos:
-            logins = distinct(logins_of([repo.name for repo in repos]), [repo.name for repo in repos])
-            return with_stems({login: (repo, GRADED_NOTEBOOK) for login, repo in zip(logins, repos)})
+            return with_stems({repo.name: (repo, GRADED_NOTEBOOK) for repo in repos})
         return with_stems({str(relative): (folder, relative) for relative in notebooks_under(folder)})
     if os.path.lexists(path):  # a file, or a link to be refused
         return with_stems({path.name: (path.absolute().parent.resolve(), Path(path.name))})
@@ -66,20 +66,6 @@ def notebooks_under(path: Path) -> list:
         notebooks = [name for name in files if name.endswith(".ipynb")]
         found += [here / name for name in linked + notebooks if not name.startswith(".")]
     return sorted(found)
-
-
-def distinct(logins: list, names: list) -> list:
-    """Return the logins, a repository's whole name standing in for a login that two repositories share."""
-    return [name if logins.count(login) > 1 else login for login, name in zip(logins, names)]
-
-
-def logins_of(names: list) -> list:
-    """Return each repository's login: its name without the assignment prefix that all of them share."""
-    if len(names) < 2:
-        return [name.rsplit("-", 1)[-1] for name in names]
-    prefix = os.path.commonprefix(names)
-    prefix = prefix[: prefix.rfind("-") + 1]  # up to the last dash: logins may share their first letters
-    return [name[len(prefix) :] or name for name in names]
 
 
 def with_stems(places: dict) -> dict:
