@@ -263,7 +263,7 @@ def main(argv=None) -> int:
     what = "answers" if args.answers else "student's kit (a git repository, one commit)"
     print(f"Wrote the {what} to {args.dest.resolve()}: {len(files)} files, {size / 1024:.0f} KiB.")
     if not args.answers:
-        print("Push it as a GitHub Classroom template repository, or zip it (git -C DEST archive -o kit.zip HEAD).")
+        print("Push it to GitHub as a template repository, or zip it (git -C DEST archive -o kit.zip HEAD).")
     return 0
 
 
