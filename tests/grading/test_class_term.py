@@ -293,3 +293,51 @@ def test_an_override_of_an_unknown_check_or_login_is_refused(tmp_path, monkeypat
             == 1
         )
         assert said in capsys.readouterr().err
+
+
+def fake_grades(monkeypatch) -> None:
+    """Grade without a kernel: every notebook passes every check."""
+
+    def grade_class(entries, out, jobs, limits):
+        verdicts = {check.key: {"passed": True} for check in rubric.RUBRIC}
+        return [gradebook.Result(entry.submission, verdicts, stem=entry.stem) for entry in entries if entry.load()]
+
+    monkeypatch.setattr(grading, "grade_class", grade_class)
+
+
+def test_without_a_roster_a_login_is_the_whole_folder_name_or_what_follows_assignment(tmp_path, monkeypatch):
+    fake_grades(monkeypatch)
+    for name in ("ingest-lab-jo-smith", "ingest-lab-jo-brown", "lab-ada"):
+        commit(new_repo(tmp_path / "class" / name), "2027-01-10T09:00+01:00", {LAB: EXERCISE.read_bytes()})
+    assert run(tmp_path / "class", "--out", tmp_path / "whole")[0] == 0
+    assert set(rows_of(tmp_path / "whole" / "gradebook.csv", "github")) == {
+        "ingest-lab-jo-smith",
+        "ingest-lab-jo-brown",
+        "lab-ada",
+    }
+    status, printed = run(tmp_path / "class", "--out", tmp_path / "prefixed", "--assignment", "ingest-lab")
+    rows = rows_of(tmp_path / "prefixed" / "gradebook.csv", "submission")
+    assert {name: row["status"] for name, row in rows.items()} == {
+        "jo-smith": "graded",
+        "jo-brown": "graded",
+        "lab-ada": "unknown",
+    }
+    assert rows["jo-smith"]["commit"] and "canvas.csv and moodle.csv not written: no ROSTER given" in printed
+    # One student's repository as SUBMISSIONS is one student, not a folder of notebooks.
+    assert run(tmp_path / "class" / "lab-ada", "--out", tmp_path / "one")[0] == 0
+    assert list(rows_of(tmp_path / "one" / "gradebook.csv", "submission")) == ["lab-ada"]
+
+
+def test_a_moodle_roster_writes_moodle_csv_and_says_why_not_canvas_csv(tmp_path, monkeypatch):
+    fake_grades(monkeypatch)
+    commit(new_repo(tmp_path / "class" / "ingest-lab-ada"), "2027-01-10T09:00+01:00", {LAB: EXERCISE.read_bytes()})
+    (tmp_path / "moodle.csv").write_text(
+        "First name,Last name,Email address,github\nAda,L,ada@x.org,ada\nBo,B,b@x.org,bo\n"
+    )
+    status, printed = run(
+        tmp_path / "class", "--roster", tmp_path / "moodle.csv", "--out", tmp_path / "out", "--missing", "empty"
+    )
+    assert status == 0 and "moodle.csv written" in printed and "canvas.csv not written: canvas.csv needs" in printed
+    with open(tmp_path / "out" / "moodle.csv", newline="", encoding="utf-8") as file:
+        assert [row[:2] for row in csv.reader(file)] == [["Email address", TITLE], ["ada@x.org", "17"], ["b@x.org", ""]]
+    assert not (tmp_path / "out" / "canvas.csv").exists()

@@ -322,7 +322,7 @@ def grade_entries(entries: list, out: Path, args: argparse.Namespace) -> list:
 
 def only_student(entries: list, login: str) -> list:
     """Return the entries of one login (or of one unknown repository's folder name)."""
-    chosen = [e for e in entries if (e.login or e.submission).lower() == login.lower()]
+    chosen = [e for e in entries if login.lower() in (e.result().login.lower(), e.submission.lower())]
     if not chosen:
         raise GraderError(f"STUDENT={login}: no roster line or repository of that login in the submissions.")
     return chosen

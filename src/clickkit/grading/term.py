@@ -58,9 +58,11 @@ def same_login(result: gradebook.Result, login: str) -> bool:
 
 def merged(old: list, new: list, login: str) -> list:
     """Return the old results with the student's rows replaced by the new ones, keeping the instructor's overrides."""
-    kept = {key: change for r in old if same_login(r, login) for key, change in r.overrides.items()}
+    names = {r.submission.lower() for r in new} | {login.lower()}
+    gone = [r for r in old if same_login(r, login) or r.submission.lower() in names]
+    kept = {key: change for r in gone for key, change in r.overrides.items()}
     new = [dataclasses.replace(r, overrides={**kept, **r.overrides}) for r in new]
-    return sorted([r for r in old if not same_login(r, login)] + new, key=lambda r: r.submission.lower())
+    return sorted([r for r in old if r not in gone] + new, key=lambda r: r.submission.lower())
 
 
 def read_overrides(path: Path, results: list) -> list:
