@@ -3,6 +3,7 @@
 import contextlib
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -110,3 +111,35 @@ def test_a_running_sandbox_ends_with_its_run(submission):
         run.wait(timeout=30)
     _, alive = psutil.wait_procs(inside, timeout=60)
     assert not alive, f"the sandbox outlived its run: {commands(alive)}"
+
+
+def test_the_bridge_puts_its_endpoint_socket_in_place_of_whatever_was_there():
+    with tempfile.TemporaryDirectory(dir="/tmp") as work:  # short: Unix socket paths
+        host, endpoint = Path(work) / "host.sock", Path(work) / sandbox.ENDPOINT_SOCKET
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        listener.bind(str(host))
+        listener.listen(8)
+        endpoint.symlink_to(host)  # the grader trusts only a socket of the sandbox's user: the bridge makes its own
+        check = f"import os, stat, sys; sys.exit(0 if stat.S_ISSOCK(os.lstat({str(endpoint)!r}).st_mode) else 3)"
+        bridged = subprocess.run(
+            [sys.executable, "-m", "clickkit.grading.bridge", "--endpoint", f"{endpoint}={sandbox.ENDPOINT_PORT}"]
+            + ["--", sys.executable, "-c", check],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert bridged.returncode == 0, bridged.stderr[-2000:]  # the bridge's own socket, not the link
+        assert host.is_socket()  # the link went, not what it pointed to
+        listener.close()
+
+
+def test_the_broker_links_folder_is_shown_read_only_inside():
+    with tempfile.TemporaryDirectory(dir="/tmp") as work:
+        folder, link = Path(work) / "submission", Path(work) / "link"
+        folder.mkdir()
+        link.mkdir()
+        argv = sandbox.command(["true"], folder, 65_534, link=link)
+        binds = ("--bind", "--bind-try", "--ro-bind", "--ro-bind-try")
+        mounts = [argv[n : n + 3] for n, part in enumerate(argv) if part in binds]
+        assert ["--ro-bind", str(link), str(link)] in mounts  # its socket may be connected to, never replaced
+        assert not [mount for mount in mounts if str(link) in mount and mount[0] != "--ro-bind"]

@@ -1,5 +1,6 @@
 """The grader's turns to run cells, with real processes in the plugin's place: no more than JOBS run at once."""
 
+import resource
 import subprocess
 import sys
 import threading
@@ -9,7 +10,8 @@ import psutil
 import pytest
 
 from clickkit.errors import GraderError
-from clickkit.grading.turns import Turns
+from clickkit.grading import cgroups
+from clickkit.grading.turns import RunLimits, Turns
 
 # A stand-in for one submission's pytest: it asks for its turn as the plugin does, holds it a moment while it
 # counts the runs holding one beside it, and gives it back.
@@ -30,15 +32,16 @@ time.sleep(hold_s)
 (shared / f"holding-{name}").unlink()
 turn.done()
 time.sleep(float(os.environ.get("AFTER_S", "0")))
+sys.stdout.write("x" * int(os.environ.get("PRINT_BYTES", "0")))
 """
 
 
-def run(turns, tmp_path, name, hold_s, *wait_for, budget_s=60.0, env=None):
+def run(turns, tmp_path, name, hold_s, *wait_for, budget_s=60.0, env=None, uid=None, code=RUN):
     """Run one stand-in under the turns; return (seconds it waited for its turn, its output)."""
     log = tmp_path / f"{name}.log"
-    command = [sys.executable, "-c", RUN, name, str(tmp_path), str(hold_s), *wait_for]
+    command = [sys.executable, "-c", code, name, str(tmp_path), str(hold_s), *wait_for]
     with open(log, "w", encoding="utf-8") as output:
-        waited = turns.run(command, env or {"PATH": "/usr/bin:/bin"}, output, tmp_path, 60.0, budget_s)
+        waited = turns.run(command, env or {"PATH": "/usr/bin:/bin"}, output, tmp_path, 60.0, budget_s, uid=uid)
     return waited, log.read_text(encoding="utf-8")
 
 
@@ -130,3 +133,46 @@ def test_a_run_ends_when_its_grader_is_killed_outright(tmp_path):
     for process in alive:
         process.kill()
     assert not alive, "the run outlived its grader"
+
+
+def test_what_a_run_prints_past_the_log_cap_is_counted_not_written(tmp_path):
+    turns = Turns(1, RunLimits(log_bytes=64 * 2**10))
+    _, log = run(turns, tmp_path, "loud", 0.0, env={"PATH": "/usr/bin:/bin", "PRINT_BYTES": str(20 * 2**20)})
+    lines = log.splitlines()
+    assert lines[0] == "1" and len(log) < 65 * 2**10
+    assert (
+        lines[-1]
+        == f"[{20 * 2**20 + 2 - 64 * 2**10} more bytes of output not kept: the log keeps the first {64 * 2**10}]"
+    )
+
+
+# A stand-in that takes its turn as the plugin does, then says its pid and its address space limit: the grader
+# has set its limits by the time it gives a turn, so that no student code ever runs before them.
+LIMITS = f"""
+{RUN}
+import resource
+print(os.getpid(), resource.getrlimit(resource.RLIMIT_AS)[0], flush=True)
+"""
+
+
+def test_a_run_with_no_control_group_has_its_address_space_limited(tmp_path, monkeypatch):
+    monkeypatch.setattr(cgroups, "candidates", lambda name, weighted=True: [])
+    _, log = run(Turns(1), tmp_path, "limited", 0.0, uid=4242, code=LIMITS)
+    assert int(log.split()[2]) == RunLimits().address_bytes != resource.getrlimit(resource.RLIMIT_AS)[0]
+    assert "no control group here" in log
+
+
+def test_a_run_goes_into_a_control_group_of_its_own_with_no_cpu_share(tmp_path, monkeypatch):
+    root = tmp_path / "cgroup"
+    (root / "grader").mkdir(parents=True)
+    (root / "cgroup.controllers").write_text("cpu memory pids\n")
+    (root / "grader" / "cgroup.subtree_control").write_text("cpu memory pids\n")
+    monkeypatch.setattr(cgroups, "ROOT", root)
+    monkeypatch.setattr(cgroups, "own_group", lambda controller: "grader")
+    _, log = run(Turns(1), tmp_path, "grouped", 0.0, uid=4242, code=LIMITS)
+    group = root / "grader" / "clickkit-run-4242"
+    assert (group / "cgroup.procs").read_text() == log.split()[1]  # the run's pid
+    assert (group / "memory.max").read_text() == str(RunLimits().memory_bytes)
+    assert (group / "pids.max").read_text() == str(RunLimits().tasks)
+    assert not (group / "cpu.weight").exists()  # the grader's side is not held back as the sandbox is
+    assert "Grader's pytest control group: grader/clickkit-run-4242" in log

@@ -9,13 +9,17 @@ requests. Then it runs the kernel and waits for it.
 """
 
 import argparse
+import contextlib
 import os
 import socket
+import stat
 import subprocess
 import sys
 import threading
 
 from clickkit.broker.gate import pump
+
+MAX_REFUSALS = 10  # different reasons kept for the log: the grader connects once per request
 
 
 def serve(listener: socket.socket, connect) -> None:
@@ -49,6 +53,55 @@ def unix_client(path: str):
     return connect
 
 
+def owned_unix_client(path: str, owner: int, refusals: list):
+    """Return a function that connects to the Unix socket at path only if `owner` made it there (see pinned_socket).
+
+    A refusal raises PermissionError, and its reason is appended to `refusals` (each reason once).
+    """
+
+    def connect():
+        try:
+            descriptor = pinned_socket(path, owner)
+        except OSError as refused:
+            gone = isinstance(refused, FileNotFoundError)
+            why = "the endpoint socket was removed" if gone else f"the endpoint socket was replaced by {refused}"
+            if why not in refusals and len(refusals) < MAX_REFUSALS:
+                refusals.append(why)
+            raise
+        try:
+            return unix_client(f"/proc/self/fd/{descriptor}")()
+        finally:
+            os.close(descriptor)
+
+    return connect
+
+
+def pinned_socket(path: str, owner: int) -> int:
+    """Open the Unix socket at path itself, never a link's target, and return the descriptor if `owner` made it.
+
+    The path is in a folder the sandbox may write: its code could put there a link to any socket of the host.
+    Raise PermissionError saying what is there instead. Connecting to /proc/self/fd/<descriptor> reaches the very
+    socket checked, whatever has become of the path since.
+    """
+    descriptor = os.open(path, os.O_PATH | os.O_NOFOLLOW)
+    found = os.fstat(descriptor)
+    if stat.S_ISLNK(found.st_mode):
+        target = "?"
+        with contextlib.suppress(OSError):
+            target = os.readlink(path)[:200]
+        why = f"a symbolic link to {target!r}"
+    elif not stat.S_ISSOCK(found.st_mode):
+        why = "a file that is not a socket"
+    elif found.st_uid != owner:
+        why = f"a socket of uid {found.st_uid}, not the sandbox's"
+    elif found.st_nlink != 1:
+        why = f"a socket linked {found.st_nlink} times"
+    else:
+        return descriptor
+    os.close(descriptor)
+    raise PermissionError(why)
+
+
 def tcp_client(port: int):
     """Return a function that connects to port on this namespace's loopback."""
 
@@ -75,6 +128,8 @@ def main(argv=None) -> int:
     if options.endpoint:
         path, port = options.endpoint.rsplit("=", 1)
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)  # whatever the folder held there before: the socket is this process's
         listener.bind(path)
         listener.listen(64)
         threading.Thread(target=serve, args=(listener, tcp_client(int(port))), daemon=True).start()

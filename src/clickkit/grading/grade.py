@@ -106,6 +106,8 @@ def pytest_command(copy: Path, work: Path, junit: Path, limits: Limits, sandboxe
         f"--grade-output-cap={limits.output_chars}",
         f"--grade-results={work / 'results.json'}",
         f"--junitxml={junit}",
+        "-o",
+        "junit_logging=no",  # no captured output in the JUnit file: the verdicts and (capped) failure texts only
         "--rootdir",
         str(work),
         "-c",
@@ -180,7 +182,7 @@ def run_sandboxed(copy: Path, work: Path, uid: int, name: str, grader: Grader) -
             },
         )
         try:
-            grader.turns.run(command, env, output, work, START_UP_S, budget)
+            grader.turns.run(command, env, output, work, START_UP_S, budget, uid=uid)  # in the run's own group
         except subprocess.TimeoutExpired:
             return gradebook.Result(name, remark=f"Grading this notebook took over {budget:.0f} s and was stopped.")
     return read_results(work / "results.json", name, log)

@@ -12,16 +12,16 @@ import time
 from pathlib import Path
 from queue import Empty
 
-import nbval.kernel
 import pytest
-from jupyter_client.manager import KernelManager
 from nbval.plugin import IPyNbCell
 
 from clickkit.config import load_settings
 from clickkit.grading import rubric, sandbox
-from clickkit.grading.bridge import serve, unix_client
+from clickkit.grading.bridge import owned_unix_client, serve
 from clickkit.grading.broker_link import BrokerLink
 from clickkit.grading.turns import TURN_VARIABLE, Turn
+
+pytest_plugins = ("clickkit.grading.cells",)  # the cells' time, output and problems
 
 # Run in the kernel after the last cell: when nothing answers on the endpoint's port, serve the app served last.
 # It stands alone, so that it also works on a notebook run without the grader's setup cell.
@@ -45,23 +45,11 @@ class RubricFailure(AssertionError):
 def pytest_addoption(parser):
     group = parser.getgroup("clickkit grading")
     group.addoption("--grade-results", help="write every check's verdict to this JSON file")
-    group.addoption("--grade-notebook-timeout", type=float, default=180.0, help="seconds for all the cells")
-    group.addoption("--grade-output-cap", type=int, default=100_000, help="characters of output allowed")
     group.addoption("--grade-check", action="append", default=[], help="run only this rubric check (repeatable)")
 
 
 def pytest_configure(config):
     config.grading = Grading(config)
-    if os.environ.get(sandbox.LINK_VARIABLE):
-        nbval.kernel.KernelManager = SandboxKernelManager
-
-
-class SandboxKernelManager(KernelManager):
-    """Talk to the kernel over Unix sockets in the submission's folder: its network has no way out or in."""
-
-    def __init__(self, **kwargs):
-        folder = Path(os.environ[sandbox.FOLDER_VARIABLE])
-        super().__init__(transport="ipc", ip=str(folder / "kernel"), **kwargs)
 
 
 def pytest_collection_modifyitems(session, config, items):
@@ -78,28 +66,13 @@ def pytest_collection_modifyitems(session, config, items):
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_setup(item):
-    """Skip the cells left once the notebook has used up its time (the rubric still runs); wait for a turn to run."""
+    """Wait for a turn to run the cells, once the first cell's setup has started the kernel."""
+    result = yield
     grading = item.config.grading
-    if isinstance(item, IPyNbCell):
-        grading.started = grading.started or time.monotonic()
-        if time.monotonic() - grading.started > grading.notebook_s:
-            grading.cell_errors.append(
-                f"cell {item.cell_num}: not run, the notebook used up its {grading.notebook_s:.0f} s"
-            )
-            pytest.skip("the notebook used up its time")
-    result = yield  # the first cell's setup starts the kernel
     if isinstance(item, IPyNbCell) and grading.turn is not None and not grading.turn.asked:
         grading.turn.wait()
-        grading.started = time.monotonic()  # the notebook's time starts with its turn
+        item.config.cells.started = time.monotonic()  # the notebook's time starts with its turn
     return result
-
-
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item, call):
-    """Note each cell's error and output size, for runs_cleanly."""
-    report = (yield).get_result()
-    if isinstance(item, IPyNbCell) and call.when == "call":
-        item.config.grading.saw_cell(item, report)
 
 
 def pytest_sessionstart(session):
@@ -111,13 +84,20 @@ def pytest_sessionstart(session):
     if link:
         host, _, port = settings.bootstrap_servers.rpartition(":")
         grading.link = BrokerLink(Path(link) / sandbox.LINK_SOCKET, (host, int(port))).open()
-        grading.endpoint_url = open_endpoint_path(Path(os.environ[sandbox.FOLDER_VARIABLE]) / sandbox.ENDPOINT_SOCKET)
+        path = Path(os.environ[sandbox.FOLDER_VARIABLE]) / sandbox.ENDPOINT_SOCKET
+        owner = sandbox.socket_owner(int(os.environ[sandbox.UID_VARIABLE]))
+        grading.endpoint_url = open_endpoint_path(path, owner, grading.endpoint_refusals)
 
 
-def open_endpoint_path(path: Path) -> str:
-    """Forward a loopback port of the grader's to the sandbox's endpoint socket; return the URL of /clicks there."""
+def open_endpoint_path(path: Path, owner: int, refusals: list) -> str:
+    """Forward a loopback port of the grader's to the sandbox's endpoint socket; return the URL of /clicks there.
+
+    Only a socket that `owner` made at path is reached: a request finds the port closed on it otherwise, and the
+    reason is appended to `refusals`.
+    """
     listener = socket.create_server(("127.0.0.1", 0))
-    threading.Thread(target=serve, args=(listener, unix_client(str(path))), daemon=True).start()
+    connect = owned_unix_client(str(path), owner, refusals)
+    threading.Thread(target=serve, args=(listener, connect), daemon=True).start()
     return f"http://127.0.0.1:{listener.getsockname()[1]}/clicks"
 
 
@@ -126,7 +106,7 @@ def pytest_sessionfinish(session):
 
 
 def pytest_terminal_summary(terminalreporter, config):
-    """Tell the instructor's log the sandbox's control group, and which requests the broker link refused."""
+    """Tell the instructor's log the sandbox's control group, and what the broker link and endpoint path refused."""
     note = Path(os.environ.get(sandbox.LINK_VARIABLE, "/nonexistent")) / sandbox.LIMITS_NOTE
     if note.exists():
         terminalreporter.write_line(note.read_text(encoding="utf-8"))
@@ -135,39 +115,19 @@ def pytest_terminal_summary(terminalreporter, config):
         terminalreporter.write_line(
             f"The broker link refused requests that change the broker: {sorted(set(link.refused))}"
         )
+    for refusal in config.grading.endpoint_refusals:
+        terminalreporter.write_line(f"The grader did not connect to the endpoint: {refusal}")
 
 
 class Grading:
     """What one submission's run has shown so far, and the verdicts once the endpoint is probed."""
 
     def __init__(self, config):
-        self.config = config
-        self.notebook_s = config.getoption("grade_notebook_timeout")
-        self.output_cap = config.getoption("grade_output_cap")
-        self.started, self.output_chars, self.cell_errors, self.topic_start = 0.0, 0, [], {}
-        self.link, self.endpoint_url = None, ""
+        self.config, self.topic_start = config, {}
+        self.link, self.endpoint_url, self.endpoint_refusals = None, "", []
         self.verdicts, self.grader_error = None, None
         control = os.environ.get(TURN_VARIABLE)
         self.turn = Turn(*map(int, control.split(","))) if control else None
-
-    def saw_cell(self, item, report) -> None:
-        outputs = getattr(item, "test_outputs", None) or []
-        self.output_chars += sum(len(json.dumps(out.get("text", out.get("data", "")))) for out in outputs)
-        errors = [out for out in outputs if out.get("output_type") == "error"]
-        if errors:
-            name, value = errors[0]["ename"], str(errors[0]["evalue"])
-            if name == "KeyboardInterrupt" and item.parent.timed_out:
-                name, value = "Timeout", "the cell did not finish within its time limit"
-            self.cell_errors.append(f"cell {item.cell_num}: {name}: {value[:150]}")
-        elif report.failed:
-            text = str(report.longrepr)
-            if "Timeout" in text:
-                problem = "Timeout: the cell did not finish within its time limit, and could not be interrupted"
-            elif "Kernel dead" in text or "kernel died" in text.lower():
-                problem = "the kernel died (did the code call exit(), crash Python, or use too much memory?)"
-            else:
-                problem = text.strip().splitlines()[0][:150]
-            self.cell_errors.append(f"cell {item.cell_num}: {problem}")
 
     def judge(self, nbfile) -> dict:
         """Probe the endpoint once, with Kafka up, then cut off, then back; return every check's verdict."""
@@ -182,6 +142,8 @@ class Grading:
     def _probe_and_judge(self, nbfile) -> dict:
         if self.turn is not None:
             self.turn.done()  # the cells have run: the next notebook may run its own while this one is probed
+        cells = self.config.cells
+        capped = cells.outputs.over  # now: what the app prints while it is probed is not the cells' output
         settings, kernel = load_settings(), nbfile.kernel
         if self.link is None:
             raise RuntimeError("no broker link: the grader runs submissions only in its sandbox")
@@ -193,8 +155,7 @@ class Grading:
             probe_outage(self.endpoint_url, self.link) if alive else {"503": "not checked: the kernel had died"}
         )
         values = rubric.marked_records(settings.bootstrap_servers, settings.topic, self.topic_start, probes.marker)
-        capped = self.output_chars > self.output_cap
-        return rubric.judge(probes, values, self.cell_errors, capped)
+        return rubric.judge(probes, values, cells.problems, capped)
 
     def write(self) -> None:
         path = self.config.getoption("grade_results")
@@ -202,7 +163,12 @@ class Grading:
             verdicts = {key: vars(verdict) for key, verdict in (self.verdicts or {}).items()}
             Path(path).write_text(
                 json.dumps(
-                    {"verdicts": verdicts, "grader_error": self.grader_error, "cell_errors": self.cell_errors}, indent=1
+                    {
+                        "verdicts": verdicts,
+                        "grader_error": self.grader_error,
+                        "cell_errors": self.config.cells.problems,
+                    },
+                    indent=1,
                 ),
                 encoding="utf-8",
             )
