@@ -3,6 +3,7 @@
 import contextlib
 import threading
 
+from clickkit.course.notebook_server import cell_output  # a call left running prints in its check's cell
 from clickkit.errors import BrokerNotReady
 
 STUB_MARK = "is not written yet"  # in every stub's message: how a check tells an unwritten task from a wrong one
@@ -68,7 +69,7 @@ def call(what: str, function, *args, seconds: float = 15.0, on_timeout: str = ""
         except BaseException as error:  # handed to the check, which names it
             outcome["error"] = error
 
-    worker = threading.Thread(target=run, daemon=True, name=f"check: {what[:40]}")
+    worker = threading.Thread(target=cell_output(run), daemon=True, name=f"check: {what[:40]}")
     worker.start()
     worker.join(seconds)
     if worker.is_alive():

@@ -1,6 +1,11 @@
-"""Serve a Flask app from a notebook: in a background thread, or in the foreground while a client runs."""
+"""Serve a Flask app from a notebook: in a background thread, or in the foreground while a client runs.
 
+Also: `cell_output()`, which keeps what a thread prints under the cell that started it.
+"""
+
+import contextvars
 import errno
+import functools
 import socket
 import sys
 import threading
@@ -13,7 +18,11 @@ from clickkit.errors import KitError
 
 
 class BackgroundServer:
-    """A Werkzeug server on its own thread, stopped with `stop()` instead of a KeyboardInterrupt."""
+    """A Werkzeug server on its own thread, stopped with `stop()` instead of a KeyboardInterrupt.
+
+    In a notebook, the server's log and errors appear under the cell that called `start()`, even after other
+    cells ran: its threads, and the thread of every request, print there (see `cell_output()`).
+    """
 
     def __init__(self, app, port: int = 5000, host: str = "127.0.0.1"):
         self.app, self.host, self.port = app, host, port
@@ -31,7 +40,8 @@ class BackgroundServer:
             return self
         self._server = bind(self.app, self.host, self.port)
         self.port = self._server.port  # port 0 means "any free port"
-        self._thread = threading.Thread(target=self._server.serve_forever, name="flask-server", daemon=True)
+        serve = cell_output(self._server.serve_forever)
+        self._thread = threading.Thread(target=serve, name="flask-server", daemon=True)
         self._thread.start()
         print(f"Serving on {self.url}")
         return self
@@ -82,7 +92,7 @@ def serve_while(app, port: int, client, on_request=None, seconds: float = 120.0,
 
     with OutputMeter() as meter:
         server = bind(logged, host, port)
-        worker = threading.Thread(target=lambda: setattr(served, "client_result", client()), daemon=True)
+        worker = threading.Thread(target=cell_output(lambda: setattr(served, "client_result", client())), daemon=True)
 
         def stop_when_done():
             worker.join(timeout=seconds)
@@ -128,7 +138,68 @@ def bind(app, host: str, port: int, busy_hint: str = NOTEBOOK_BUSY_HINT):
     # Werkzeug 3.1 prints its own message and exits the whole program when it cannot bind: it gets a bound socket.
     server = make_server(host, port, app, threaded=True, fd=listening.fileno())
     listening.close()  # the server holds its own duplicate of the socket
+    # Each request gets a thread of its own (socketserver's ThreadingMixIn starts it with this method as its
+    # target): its log line and any error belong under the cell that made the server, however late it runs.
+    server.process_request_thread = cell_output(server.process_request_thread)
     return server
+
+
+def cell_output(target):
+    """Return `target` bound to the cell running now: called on any thread, later, its output lands there.
+
+    ipykernel 7 sends what a thread prints (print, logging to stderr, tracebacks, display) to the cell that
+    ran last, unless the thread names its own parent message (ipykernel pull request #1451); ipykernel 6.29
+    guessed it from the thread that started it. Here the running cell's message is taken now, and set as
+    the parent of the thread that runs `target`: with the shell's set_thread_parent() where ipykernel has
+    it (7.4 on), else in each output object's own per-thread parent (a ContextVar, ipykernel 6.29 on). A
+    target that raises leaves its parent set, so the traceback printed as its thread ends lands there too.
+    Outside a kernel `target` is returned as it is.
+    """
+    parent = _running_cell()
+    if not parent:
+        return target
+
+    @functools.wraps(target)
+    def in_cell(*args, **kwargs):
+        undo = _set_thread_parent(parent)
+        result = target(*args, **kwargs)
+        undo()  # a thread of a pool runs other work next: that work names its own cell, or none
+        return result
+
+    return in_cell
+
+
+def _running_cell():
+    """Return the message of the cell whose output this thread writes to now, or None outside a kernel."""
+    shell = _shell()
+    if shell is None or not hasattr(shell, "kernel"):  # plain IPython or no IPython: output goes to the terminal
+        return None
+    get_parent = getattr(shell, "get_parent", None)
+    parent = get_parent() if get_parent is not None else None
+    return parent or getattr(sys.stdout, "parent_header", None) or None
+
+
+def _set_thread_parent(parent):
+    """Make `parent` the parent message of this thread's output only; return a function that undoes it."""
+    shell = _shell()
+    if shell is None:
+        return lambda: None
+    if hasattr(shell, "set_thread_parent") and hasattr(shell, "reset_thread_parent"):  # ipykernel >= 7.4
+        tokens = shell.set_thread_parent(parent)
+        return lambda: shell.reset_thread_parent(tokens)
+    from jupyter_client.session import extract_header  # ipykernel's own dependency
+
+    header, tokens = extract_header(parent), []
+    for target in (sys.stdout, sys.stderr, shell.display_pub, shell.displayhook):
+        variable = getattr(target, "_parent_header", None)  # set_parent() would move every other thread too
+        if isinstance(variable, contextvars.ContextVar):
+            tokens.append((variable, variable.set(header)))
+
+    def undo():
+        for variable, token in reversed(tokens):
+            variable.reset(token)
+
+    return undo
 
 
 class OutputMeter:

@@ -9,7 +9,7 @@ from clickkit import schema
 from clickkit.broker.groups import LagWatch
 from clickkit.broker.topics import create_topic, delete_topics_with_prefix
 from clickkit.course.endpoint import load_endpoint
-from clickkit.course.notebook_server import BackgroundServer
+from clickkit.course.notebook_server import BackgroundServer, cell_output
 from clickkit.traffic.send import send
 
 KAFKA_MODE = "the fake website's Kafka mode (make fake-website ARGS='--mode kafka'), with no endpoint in between"
@@ -117,7 +117,7 @@ class LagSampler:
     def start(self, timeout_s: float = 15.0) -> "LagSampler":
         """Start sampling, and return once the first sample is taken."""
         self._started = time.monotonic()
-        self._thread = threading.Thread(target=self._run, name="lag-sampler", daemon=True)
+        self._thread = threading.Thread(target=cell_output(self._run), name="lag-sampler", daemon=True)
         self._thread.start()
         if not self._ready.wait(timeout_s):
             raise TimeoutError(f"No lag could be measured within {timeout_s:.0f} s: is Kafka overloaded?")

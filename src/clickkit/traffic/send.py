@@ -14,6 +14,7 @@ from tqdm import tqdm
 from urllib3.util.retry import Retry
 
 from clickkit import contract
+from clickkit.course.notebook_server import cell_output
 
 RETRIED_STATUSES = (500, 502, 503, 504)
 GIVE_UP_AFTER = 3  # events in a row that found no endpoint, each after all its retries
@@ -129,6 +130,7 @@ def send_http(events, url: str, concurrency: int, summary: Summary, bar) -> None
             slots.release()
             bar.update(1)
 
+    one = cell_output(one)  # in a notebook, what a worker prints belongs under the cell that sends
     with ThreadPoolExecutor(concurrency, thread_name_prefix="traffic") as pool:
         for event in events:
             slots.acquire()
