@@ -55,13 +55,51 @@ def check(requirement: str):
     print(f"✓ {requirement}")
 
 
+_tracking_lock = threading.Lock()
+_trackers = []  # one list per call() under way: the Kafka clients created meanwhile
+
+
+def _track_kafka_clients() -> None:
+    """Make every KafkaConsumer and KafkaProducer, once created, known to the call()s under way (patched once)."""
+    import kafka  # imported here: the checks that run no Kafka code need no Kafka client
+
+    for kind in (kafka.KafkaConsumer, kafka.KafkaProducer):
+        if getattr(kind.__init__, "_clickkit_tracked", False):
+            continue
+        original = kind.__init__
+
+        def init(self, *args, _original=original, **kwargs):
+            with _tracking_lock:
+                for created in _trackers:
+                    created.append(self)  # before __init__: a constructor that hangs is known too
+            _original(self, *args, **kwargs)
+
+        init._clickkit_tracked = True
+        kind.__init__ = init
+
+
+def _close(client) -> bool:
+    """Close a consumer or a producer that a timed-out call left behind; return whether it closed."""
+    try:
+        if hasattr(client, "subscription"):  # a consumer: its next poll() or iteration ends its loop
+            client.close(autocommit=False, timeout_ms=1000)
+        else:
+            client.close(timeout=1)
+        return True
+    except Exception:  # a client half made by a constructor that failed: nothing more to close
+        return False
+
+
 def call(what: str, function, *args, seconds: float = 15.0, on_timeout: str = "", hint: str = "", **kwargs):
     """Return function(*args, **kwargs), run with a time limit; name `what` (the call and its input) if it fails.
 
-    A call still running after `seconds` is left behind in its thread, which the check reports. Any failure
-    is an AssertionError that check() shows as the requirement's message.
+    A call still running after `seconds` is stopped as far as Python allows: the Kafka consumers and producers
+    it created are closed, so that none goes on reading (and, on a broker that creates topics on first use,
+    brings back a topic the check deletes next). Any failure is an AssertionError that check() shows as the
+    requirement's message.
     """
-    outcome = {}
+    __tracebackhide__ = True
+    outcome, created = {}, []
 
     def run():
         try:
@@ -69,14 +107,32 @@ def call(what: str, function, *args, seconds: float = 15.0, on_timeout: str = ""
         except BaseException as error:  # handed to the check, which names it
             outcome["error"] = error
 
-    worker = threading.Thread(target=cell_output(run), daemon=True, name=f"check: {what[:40]}")
-    worker.start()
-    worker.join(seconds)
-    if worker.is_alive():
-        raise AssertionError(
-            f"{what} had not finished after {seconds:g} s, so the check stopped waiting. "
-            f"{on_timeout or 'Look for a loop that never ends or a wait without a timeout.'}"
-        )
+    try:
+        _track_kafka_clients()
+    except ImportError:  # no kafka-python: nothing to track
+        pass
+    with _tracking_lock:
+        _trackers.append(created)
+    try:
+        worker = threading.Thread(target=cell_output(run), daemon=True, name=f"check: {what[:40]}")
+        worker.start()
+        worker.join(seconds)
+        if worker.is_alive():
+            closed = [client for client in list(created) if _close(client)]
+            worker.join(5 if closed else 0.1)  # a closed consumer ends its loop within a poll
+            stopped = (
+                f" The check closed the {len(closed)} Kafka client(s) it had created"
+                + (", and it stopped." if not worker.is_alive() else ".")
+                if closed
+                else ""
+            )
+            raise AssertionError(
+                f"{what} had not finished after {seconds:g} s, so the check stopped waiting.{stopped} "
+                f"{on_timeout or 'Look for a loop that never ends or a wait without a timeout.'}"
+            )
+    finally:
+        with _tracking_lock:
+            _trackers.remove(created)
     error = outcome.get("error")
     if isinstance(error, (NotImplementedError, NameError)):
         raise error
@@ -88,6 +144,20 @@ def call(what: str, function, *args, seconds: float = 15.0, on_timeout: str = ""
     return outcome["value"]
 
 
+def returns_within(what: str, function, *args, seconds: float = 5.0, on_timeout: str = "") -> None:
+    """Before a cell relies on function(*args), make sure it returns; raise a plain error naming `what` if not.
+
+    For the code a server calls on every request: one that hangs would hang the cell for minutes. What it
+    raises is left to the checks that follow, which name it.
+    """
+    __tracebackhide__ = True
+    try:
+        call(what, function, *args, seconds=seconds, on_timeout=on_timeout)
+    except (AssertionError, NotImplementedError, NameError) as error:
+        if "had not finished" in str(error):
+            raise failed(f"{what} must return before the server starts", str(error)) from None
+
+
 def hint_for(error: BaseException) -> str:
     """Return a hint for a mistake that beginners often make, or ''."""
     text = str(error)
@@ -95,6 +165,14 @@ def hint_for(error: BaseException) -> str:
         return (
             " send() does not wait for Kafka: it returns a future, and the future's .get(timeout=...) waits "
             "and returns the record's metadata (part 3 shows it)."
+        )
+    if "serialize() missing 1 required positional argument" in text or (
+        isinstance(error, TypeError) and "is not JSON serializable" in text
+    ):
+        return (
+            " The producer's JsonSerializer turns what send() is given into JSON bytes itself: it was given "
+            "something that is not a dict (bytes, say). Give send() the click as the dict read_click() returned "
+            "(Task 2 says why)."
         )
     if isinstance(error, AttributeError) and ("'list' object" in text or "'str' object" in text):
         return " The body was JSON, but not an object: check its type with isinstance() before reading keys."

@@ -15,7 +15,7 @@ from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
 from clickkit.broker.cli import ensure_kafka
 from clickkit.config import load_settings
-from clickkit.course.check_cells import is_check, restore_checks
+from clickkit.course.check_cells import is_check, restore_checks, titles
 from clickkit.errors import KitError
 from clickkit.ports import free_port_pair
 
@@ -56,29 +56,48 @@ def first_line(output) -> str:
     return f"{output['ename']}: {str(output['evalue']).strip().splitlines()[0] if output['evalue'] else ''}"
 
 
+def cell_name(cell, position: int) -> str:
+    """Name a cell as a student finds it in JupyterLab: its check's title, else its prompt number and first line."""
+    named = titles(cell)
+    if is_check(cell) and named:
+        return "the check " + " / ".join(f'"{title}"' for title in named)
+    first = next((line.strip() for line in cell.source.splitlines() if line.strip()), "")
+    shown = f"[{cell.execution_count}]" if cell.get("execution_count") else f"the {ordinal(position)} code cell"
+    return f"{shown}, which starts with {first[:60]!r}" if first else shown
+
+
+def ordinal(number: int) -> str:
+    """Return 1st, 2nd, 3rd, 4th, ..., 11th, 12th, 13th, 21st..."""
+    suffix = "th" if 10 <= number % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(number % 10, "th")
+    return f"{number}{suffix}"
+
+
 def report(notebook) -> tuple:
-    """Return the lines that tell the student each check's result, and how many checks failed."""
-    lines, failures = [], 0
-    for number, cell in enumerate(notebook.cells, start=1):
-        if cell.cell_type != "code":
-            continue
+    """Return the lines that tell the student each check's result, how many checks passed, and how many there are.
+
+    A check is one requirement, one `with check("...")`: a check cell may hold several, and prints a ✓ line
+    for each one that holds. A requirement that did not run (its cell failed before it) did not pass.
+    """
+    lines, passed, total = [], 0, 0
+    code_cells = [cell for cell in notebook.cells if cell.cell_type == "code"]
+    for position, cell in enumerate(code_cells, start=1):
         errors = [out for out in cell.get("outputs", []) if out.get("output_type") == "error"]
         printed = "".join(out.get("text", "") for out in cell.get("outputs", []) if out.get("output_type") == "stream")
         if is_check(cell):
-            passed = [line for line in printed.splitlines() if line.startswith("✓")]
-            lines.extend(passed)
+            ticks = [line for line in printed.splitlines() if line.startswith("✓")]
+            lines.extend(ticks)
+            passed += len(ticks)
+            total += max(len(titles(cell)), len(ticks) + (1 if errors or cell.get("execution_count") is None else 0))
             if errors:
-                failures += 1
                 message = str(errors[0]["evalue"]).strip()
                 if errors[0]["ename"] != "AssertionError":
-                    message = f"✗ cell {number}: {first_line(errors[0])}"
+                    message = f"✗ {cell_name(cell, position)}: {first_line(errors[0])}"
                 lines.extend([message.splitlines()[0], *("    " + line for line in message.splitlines()[1:])])
             elif cell.get("execution_count") is None:
-                failures += 1
-                lines.append(f"✗ cell {number}: this check did not run (a cell above it did not finish).")
+                lines.append(f"✗ {cell_name(cell, position)} did not run (a cell above it did not finish).")
         elif errors and "raises-exception" not in cell.metadata.get("tags", []):
-            lines.append(f"! cell {number} (not a check) raised {first_line(errors[0])}")
-    return lines, failures
+            lines.append(f"! {cell_name(cell, position)} (not a check) raised {first_line(errors[0])}")
+    return lines, passed, total
 
 
 def run(path: Path, cell_timeout_s: float = CELL_TIMEOUT_S) -> int:
@@ -103,11 +122,10 @@ def run(path: Path, cell_timeout_s: float = CELL_TIMEOUT_S) -> int:
         client.execute(stderr=subprocess.DEVNULL)  # the kernel's own start-up warnings; a death is reported below
     except (CellTimeoutError, DeadKernelError) as error:
         print(f"! the notebook stopped: {str(error).splitlines()[0]}")
-    lines, failures = report(notebook)
-    checks = sum(is_check(cell) for cell in notebook.cells)
+    lines, passed, total = report(notebook)
     print("\n".join(lines))
-    print(f"\n{checks - failures} of {checks} checks passed in {path.name}." + ("" if failures else " Well done."))
-    return 1 if failures else 0
+    print(f"\n{passed} of {total} checks passed in {path.name}." + (" Well done." if passed == total else ""))
+    return 0 if passed == total else 1
 
 
 def main(argv=None) -> int:
