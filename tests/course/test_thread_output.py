@@ -22,7 +22,7 @@ from clickkit.course.notebook_server import cell_output
 
 SRC = Path(__file__).parents[2] / "src"
 ANSI = re.compile(r"\x1b\[[0-9;]*m")  # Werkzeug colours the status of an error
-KERNEL_PYTHON = os.environ.get("CLICKKIT_KERNEL_PYTHON") or sys.executable
+KERNEL_PYTHON = os.path.abspath(os.environ.get("CLICKKIT_KERNEL_PYTHON") or sys.executable)
 
 START_SERVER = """
 from flask import Flask
@@ -50,6 +50,25 @@ try:
     call("a slow call", lambda: (time.sleep(1.5), print("slow call done"))[0], seconds=0.1)
 except AssertionError as error:
     print("the check gave up on it")
+"""
+
+NESTED = """
+import threading
+import time
+
+from clickkit.course.notebook_server import cell_output
+
+
+def inner():
+    print("from a thread's thread")
+
+
+def outer():
+    time.sleep(1.0)  # the next cell runs meanwhile
+    threading.Thread(target=cell_output(inner)).start()
+
+
+threading.Thread(target=cell_output(outer)).start()
 """
 
 
@@ -164,6 +183,14 @@ def test_a_check_that_gave_up_on_a_call_keeps_its_late_output(kernel):
     later = kernel.run("print('a later cell')")
     assert kernel.wait_until(lambda: "slow call done" in kernel.text_of(checked), 10), kernel.text_by_cell()
     assert kernel.text_of(checked) == "the check gave up on it\nslow call done\n"
+    assert kernel.text_of(later) == "a later cell\n"
+
+
+@pytest.mark.timeout(90)
+def test_a_thread_started_by_a_routed_thread_prints_under_the_same_cell(kernel):
+    started = kernel.run(NESTED)
+    later = kernel.run("print('a later cell')")
+    assert kernel.wait_until(lambda: "thread's thread" in kernel.text_of(started), 10), kernel.text_by_cell()
     assert kernel.text_of(later) == "a later cell\n"
 
 

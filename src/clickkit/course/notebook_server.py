@@ -174,9 +174,13 @@ def _running_cell():
     shell = _shell()
     if shell is None or not hasattr(shell, "kernel"):  # plain IPython or no IPython: output goes to the terminal
         return None
-    get_parent = getattr(shell, "get_parent", None)
-    parent = get_parent() if get_parent is not None else None
-    return parent or getattr(sys.stdout, "parent_header", None) or None
+    from jupyter_client.session import extract_header  # ipykernel's own dependency
+
+    message = shell.get_parent() if hasattr(shell, "get_parent") else None
+    header = getattr(sys.stdout, "parent_header", None) or getattr(sys.stderr, "parent_header", None)
+    if header and header.get("msg_id") and extract_header(message).get("msg_id") != header["msg_id"]:
+        return {"header": header}  # a thread routed before ipykernel 7.4: only its streams know its cell
+    return message or None
 
 
 def _set_thread_parent(parent):
@@ -190,10 +194,10 @@ def _set_thread_parent(parent):
     from jupyter_client.session import extract_header  # ipykernel's own dependency
 
     header, tokens = extract_header(parent), []
-    for target in (sys.stdout, sys.stderr, shell.display_pub, shell.displayhook):
+    for target in (shell, sys.stdout, sys.stderr, shell.display_pub, shell.displayhook):
         variable = getattr(target, "_parent_header", None)  # set_parent() would move every other thread too
-        if isinstance(variable, contextvars.ContextVar):
-            tokens.append((variable, variable.set(header)))
+        if isinstance(variable, contextvars.ContextVar):  # the shell keeps the whole message, the others its header
+            tokens.append((variable, variable.set(parent if target is shell else header)))
 
     def undo():
         for variable, token in reversed(tokens):
