@@ -113,7 +113,7 @@ grade: $(READY)
 	  $(if $(MISSING),--missing "$(MISSING)") $(if $(LABS),--labs "$(LABS)") $(ARGS)
 
 check: $(READY)
-	@test -n "$(NOTEBOOK)" || { echo "Usage: make check NOTEBOOK=notebooks/01-ingest-api.ipynb"; exit 2; }
+	@test -n "$(NOTEBOOK)" || { echo "Usage: make check NOTEBOOK=notebooks/01-ingest-api.ipynb (or 00-intro, 02-fake-website, 03-debug, 04-stream)"; exit 2; }
 	$(BIN)/python -m clickkit.course.selfcheck "$(NOTEBOOK)"
 
 release: $(READY)

@@ -10,14 +10,24 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 import tomllib
 from pathlib import Path
 
 from clickkit.config import REPO_ROOT
 from clickkit.course.exercises import BEGIN, END, SOLUTIONS_DIR, render_exercise
 from clickkit.errors import KitError
+from clickkit.release.student_docs import for_students
 
-STUDENT_FILES = Path(__file__).parent / "student"  # the release's own Makefile, README and test
+STUDENT_DIR = Path(__file__).parent / "student"
+# The release's own files, in place of the instructor's: its commands, its README, its tests and their plugins.
+STUDENT_FILES = {
+    "Makefile": "Makefile",
+    "README.md": "README.md",
+    "conftest.py": "conftest.py",
+    "test_kit.py": "tests/test_kit.py",
+    "given_cells.py": "tests/kit_pytest/given_cells.py",
+}
 # What the notebooks, make lab, make doctor, make check and the devcontainer need: nothing of the grader,
 # the reference endpoint (src/clickkit/ingest), the demo, bench or reliability.
 KIT_PATHS = [
@@ -25,9 +35,10 @@ KIT_PATHS = [
     ".devcontainer/devcontainer.json",
     "docker-compose.yml",
     ".gitignore",
-    "conftest.py",
-    "tests/kit_pytest",
-    "tests/nbval_sanitize.cfg",
+    # Not notebook_rules.py: that an untouched exercise's checks fail is the instructor's test, not the student's.
+    "tests/kit_pytest/__init__.py",
+    "tests/kit_pytest/broker.py",
+    "tests/kit_pytest/topics.py",
     "docs/setup.md",
     "docs/traffic.md",
     "src/clickkit/__init__.py",
@@ -116,7 +127,8 @@ def pyproject() -> str:
         "",
         "[tool.pytest.ini_options]",
         'testpaths = ["tests", "notebooks"]',
-        f'addopts = "{pytest_ini["addopts"]}"',
+        # nbval-lax: a student's notebook holds the outputs of their own runs, which are theirs, not a reference.
+        'addopts = "-p no:cacheprovider --nbval-lax --nbval-current-env --nbval-cell-timeout=60 -r fEsxX"',
         f"timeout = {pytest_ini['timeout']}",
         f"filterwarnings = {strings(pytest_ini['filterwarnings'])}",
         f"markers = {strings(pytest_ini['markers'])}",
@@ -137,6 +149,8 @@ def copy_kit_path(relative: str, dest: Path) -> None:
             (dest / relative).write_text(
                 without_functions(source.read_text(encoding="utf-8"), LEFT_OUT[relative]), encoding="utf-8"
             )
+        elif relative.startswith("docs/"):
+            (dest / relative).write_text(for_students(source.read_text(encoding="utf-8"), relative), encoding="utf-8")
 
 
 def without_functions(code: str, names: list) -> str:
@@ -218,9 +232,8 @@ def write_release(dest: Path) -> list:
         for folder in ("notebooks", ORIGINALS):
             (dest / folder).mkdir(parents=True, exist_ok=True)
             (dest / folder / solution.name).write_text(exercise, encoding="utf-8")
-    shutil.copy2(STUDENT_FILES / "Makefile", dest / "Makefile")
-    shutil.copy2(STUDENT_FILES / "README.md", dest / "README.md")
-    shutil.copy2(STUDENT_FILES / "test_kit.py", dest / "tests" / "test_kit.py")
+    for name, relative in STUDENT_FILES.items():
+        shutil.copy2(STUDENT_DIR / name, dest / relative)
     (dest / "pyproject.toml").write_text(pyproject(), encoding="utf-8")
     leaked = answers_in(dest)
     if leaked:
@@ -228,7 +241,10 @@ def write_release(dest: Path) -> list:
             f"The release in {dest} holds lines of the solutions, so it was not committed: " + "; ".join(leaked[:5])
         )
     git = ["git", "-C", str(dest)]
-    env = {**os.environ, "GIT_AUTHOR_DATE": "2000-01-01T00:00:00Z", "GIT_COMMITTER_DATE": "2000-01-01T00:00:00Z"}
+    # The commit says when the kit was released (students see its date); SOURCE_DATE_EPOCH, when set, pins it,
+    # so that a rebuild of the same sources gives the same commit.
+    when = f"@{int(os.environ.get('SOURCE_DATE_EPOCH') or time.time())} +0000"
+    env = {**os.environ, "GIT_AUTHOR_DATE": when, "GIT_COMMITTER_DATE": when}
     subprocess.run([*git, "init", "-q", "-b", "main"], check=True)
     subprocess.run([*git, "add", "-A"], check=True)
     subprocess.run([*git, *AUTHOR, "commit", "-q", "-m", "The clickkit course: labs 00-04"], check=True, env=env)
