@@ -33,7 +33,7 @@ EXERCISE = REPO_ROOT / "notebooks" / "01-ingest-api.ipynb"
 SECRET = "SHADOW-SECRET-7f3a9c"  # in a file outside every submission's folder
 HOST_SECRET = "HOST-SOCKET-SECRET-51d2"  # what the host's socket would answer
 HOSTILE_NAMES = [
-    '=HYPERLINK("http://evil.example")',
+    '=HYPERLINK("evil.example")',
     "+1+cmd",
     "@SUM(A1)",
     "<img src=x onerror=alert(3)>",
@@ -273,7 +273,6 @@ def test_state_left_on_a_broker_does_not_reach_the_next_lessee(notebooks):
 
 def test_no_output_quotes_student_text_raw(notebooks):
     outputs = every_output(notebooks["out"])
-    requirements = {check.requirement for check in rubric.RUBRIC}
     for path, text in outputs.items():
         if path.suffix == ".md":
             lines = outside_code(text)
@@ -283,7 +282,11 @@ def test_no_output_quotes_student_text_raw(notebooks):
                 assert len([line for line in headings if line.startswith("# ")]) == 1, (path, headings)
                 own = [h for h in headings if h.startswith("## ")]
                 assert len(own) == len(rubric.RUBRIC), (path, headings)
-                assert all(re.sub(r"^## [✓✗] | \(\d+/\d+\)$", "", h) in requirements for h in own), (path, own)
+                points = {f"({check.points}/{check.points})" for check in rubric.RUBRIC} | {
+                    f"(0/{check.points})" for check in rubric.RUBRIC
+                }
+                assert all(re.match(r"## [✓✗] ", h) and h.rsplit(" ", 1)[-1] in points for h in own), (path, own)
+                assert not [line for line in lines if "forged" in line.lower()], path
         if path.suffix == ".html":
             assert "<script" not in text and "<img" not in text, path
         if path.suffix == ".csv":
