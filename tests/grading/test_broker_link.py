@@ -28,7 +28,8 @@ from kafka.protocol.producer import InitProducerIdRequest, ProduceRequest
 from clickkit.broker import topics
 from clickkit.broker.gate import pump
 from clickkit.grading import broker_link
-from clickkit.grading.broker_link import BrokerLink, read_request
+from clickkit.grading.broker_link import BrokerLink
+from clickkit.grading.kafka_requests import DEFAULT_PARTITIONS, read_request
 
 WAIT_S = 30.0  # a bound on waits for what must happen: never reached unless the link is wrong
 
@@ -91,7 +92,7 @@ def test_a_produce_request_is_read_for_its_acks_and_transaction_at_every_version
 def test_a_create_topics_request_is_read_for_its_names_and_partitions_at_every_version(version):
     read = read_request(encode(create_topics(("a", 3, 0), ("__b", -1, 2), ("c", -1, 0)), version))
     assert read.named == 3
-    assert read.new_topics == {"a": 3, "__b": 2, "c": broker_link.DEFAULT_PARTITIONS}  # assigned, or the default
+    assert read.new_topics == {"a": 3, "__b": 2, "c": DEFAULT_PARTITIONS}  # assigned, or the default
 
 
 @pytest.mark.parametrize("version", versions(MetadataRequest))
