@@ -116,6 +116,9 @@ def grade(folder: Path, out: Path) -> dict:
     print(f"\nGraded {folder.name} at JOBS=2 in {time.monotonic() - began:.0f} s")  # a figure, not an assertion
     with open(out / "gradebook.csv", newline="", encoding="utf-8") as csv_file:
         rows = {row["submission"]: row for row in csv.DictReader(csv_file)}
+    for name, row in rows.items():  # figures for the closing note, not assertions
+        lost = [check.key for check in rubric.RUBRIC if row.get(check.key) == "0"]
+        print(f"  {name!r}: {row['points']} ({row.get('status', '')}) lost {', '.join(lost) or '-'}")
     return {"status": status, "printed": printed.getvalue(), "rows": rows, "out": out, "peaks": peaks}
 
 
