@@ -36,25 +36,8 @@ from clickkit.grading.users import SandboxUsers
 SOLUTION = REPO_ROOT / "solutions" / "01-ingest-api.ipynb"
 START_UP_S = 120.0  # for pytest to start the kernel and ask for its turn
 SANDBOX_LINE = "Sandboxed as uid "  # the first line of each submission's log, when sandboxed
-# Run before the student's first cell: a blocking app.run() serves in the background on the grader's port,
-# and every app the notebook serves is remembered, so that it can be served again after the notebook stops it.
-SETUP_CODE = """
-import os as _grader_os
-import flask as _grader_flask
-from clickkit.course.notebook_server import BackgroundServer as _GraderServer
-
-_grader_served, _grader_start = [], _GraderServer.start
-
-def _grader_remember(self):
-    _grader_served.append(self.app)
-    return _grader_start(self)
-
-def _grader_run(self, *args, **kwargs):
-    _GraderServer(self, port=int(_grader_os.environ["INGEST_PORT"])).start()
-
-_GraderServer.start = _grader_remember
-_grader_flask.Flask.run = _grader_run
-"""
+# The grader's first cell in the kernel: a blocking app.run() serves in the background (grading/kernel_hooks.py).
+SETUP_CODE = "from clickkit.grading.kernel_hooks import install\n\ninstall()"
 
 
 @dataclass(frozen=True)

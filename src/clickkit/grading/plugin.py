@@ -23,18 +23,8 @@ from clickkit.grading.turns import TURN_VARIABLE, Turn
 
 pytest_plugins = ("clickkit.grading.cells",)  # the cells' time, output and problems
 
-# Run in the kernel after the last cell: when nothing answers on the endpoint's port, serve the app served last.
-# It stands alone, so that it also works on a notebook run without the grader's setup cell.
-SERVE_AGAIN_CODE = """
-import socket as _grader_socket
-import flask as _grader_flask
-from clickkit.course.notebook_server import BackgroundServer as _GraderServer
-with _grader_socket.socket() as _grader_probe:
-    _grader_busy = _grader_probe.connect_ex(("127.0.0.1", {port})) == 0
-_grader_app = (globals().get("_grader_served") or [globals().get("app")])[-1]
-if not _grader_busy and isinstance(_grader_app, _grader_flask.Flask):
-    globals().get("_grader_start", _GraderServer.start)(_GraderServer(_grader_app, port={port}))
-"""
+# Run in the kernel after the last cell; it works on a notebook run without the setup cell too.
+SERVE_AGAIN_CODE = "from clickkit.grading.kernel_hooks import serve_again\n\nserve_again({port})"
 RECOVERY_S = 30.0
 
 

@@ -48,7 +48,7 @@ VISIBLE_MODULES = {
     "traffic",
     "grading",
 }
-VISIBLE_GRADING = {"__init__.py", "bridge.py"}  # the sandbox's own end of the network bridge
+VISIBLE_GRADING = {"__init__.py", "bridge.py", "kernel_hooks.py"}  # the bridge, and what the grader runs in the kernel
 NOT_ISOLATED = (
     "This machine cannot run the grader's sandbox: bubblewrap could not create its namespaces ({why}). "
     "Grading runs every student's code, so it refuses to run it unsandboxed. On Linux, install "
