@@ -1,1 +1,1 @@
-"""The suite's pytest plugins, loaded by the root conftest.py: broker, topics, notebook rules."""
+"""The suite's pytest plugins: broker and topics (the release's too), the notebook rules (this kit's only)."""
