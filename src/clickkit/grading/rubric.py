@@ -55,7 +55,7 @@ ADVICE = {
     "producer and its serializer).",
     "clicks_in_order": "Answer each click only after its send is acknowledged, so the next one is sent after it.",
     "invalid_json": f"Refuse a body that is empty, not UTF-8 or not valid JSON with {contract.BAD_REQUEST} and a "
-    "message (01, Task 1 and the worked read_text_body()).",
+    "message (01, Task 1, and how the worked read_limit() refuses what it cannot read).",
     "not_an_object": f"A click is a JSON object: refuse any other JSON value with {contract.BAD_REQUEST} (01, Task 1).",
     "strict_json": "NaN, Infinity and numbers too large for a float are not strict JSON: refuse them too (01, Task 1, "
     "the json module's parsing hooks).",
