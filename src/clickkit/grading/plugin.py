@@ -15,6 +15,7 @@ from queue import Empty
 import pytest
 from nbval.plugin import IPyNbCell
 
+from clickkit import contract
 from clickkit.config import load_settings
 from clickkit.grading import rubric, sandbox
 from clickkit.grading.bridge import owned_unix_client, serve
@@ -218,6 +219,6 @@ def probe_outage(url: str, link: BrokerLink) -> dict:
     deadline, back = time.monotonic() + RECOVERY_S, None
     while time.monotonic() < deadline:
         back = rubric.send(url, "a click once Kafka is back", body=click, timeout_s=15)
-        if back.status != 503:  # only a 503 is worth a retry
+        if back.status != contract.UNAVAILABLE:  # only a 503 is worth a retry
             break
     return {"503": cut, "recovery": back}

@@ -266,7 +266,7 @@ def send_held(url: str, name: str, body: bytes, link, hold_s: float = HOLD_MAX_S
         link.release()
     sender.join(timeout=30)
     reply = answer.get("reply") or Reply(f"POST /clicks: {name}", problem="no answer within 30 s")
-    if answered_early and reply.status == 200:
+    if answered_early and reply.status == contract.OK:
         reply.before_ack = (
             "answered 200 while Kafka's acknowledgement was held back"
             if produced
@@ -392,7 +392,7 @@ def judge_outage(outage: dict) -> dict:
     problems = [
         text
         for failed, text in [
-            (cut.status != 503, f"the answer was {cut.status}, not 503"),
+            (cut.status != contract.UNAVAILABLE, f"the answer was {cut.status}, not {contract.UNAVAILABLE}"),
             (cut.status is not None and cut.seconds >= REPLY_WITHIN_S, f"it took {cut.seconds:.1f} s"),
             (not cut.retry_after, "no Retry-After header"),
             (not message, 'no JSON {"error": ...} message'),
@@ -404,7 +404,9 @@ def judge_outage(outage: dict) -> dict:
     verdicts = {"unavailable_503": Verdict(not problems, "; ".join(problems), [f"{cut} in {cut.seconds:.1f} s"])}
     if isinstance(back, Reply):
         verdicts["recovers"] = Verdict(
-            back.status == 200, "" if back.status == 200 else "no 200 within 30 s", [str(back)]
+            back.status == contract.OK,
+            "" if back.status == contract.OK else f"no {contract.OK} within 30 s",
+            [str(back)],
         )
     else:
         verdicts["recovers"] = Verdict(False, back or "not checked")
@@ -426,7 +428,7 @@ def misplaced(reply: Reply, click: dict, values: Records) -> str:
 
 def judge_body(click_replies: list, clicks: list, values: list) -> Verdict:
     """Judge the 200s' bodies: exactly the contract's keys, naming where Kafka stored each click."""
-    oks = [(reply, click) for reply, click in zip(click_replies, clicks) if reply.status == 200]
+    oks = [(reply, click) for reply, click in zip(click_replies, clicks) if reply.status == contract.OK]
     if not oks:
         return Verdict(False, "cannot be checked: no click got a 200", [str(click_replies[0])])
     keys = set(contract.OK_BODY_KEYS)
@@ -456,7 +458,7 @@ def judge(probes: Probes, values: list, cell_errors: list, output_capped: bool) 
     rejected = [value for value in values if probes.rejected_marker.encode() in value]
     on_topic = [f"on the topic: {value[:140].decode(errors='replace')}" for value in values[:3]]
     click_replies = [got(f"click {n}") for n in range(1, 7)] + [got("click 7, after the bad requests")]
-    verdicts = {"answers_200": expect_status(click_replies, 200)}
+    verdicts = {"answers_200": expect_status(click_replies, contract.OK)}
     early = [reply for reply in click_replies if reply.before_ack]
     if early:
         verdicts["answers_200"] = Verdict(
@@ -479,7 +481,13 @@ def judge(probes: Probes, values: list, cell_errors: list, output_capped: bool) 
         [str(r) for r in click_replies[1:6]],
     )
 
-    expected = {"invalid_json": 400, "not_an_object": 400, "strict_json": 400, "content_type": 415, "too_large": 413}
+    expected = {
+        "invalid_json": contract.BAD_REQUEST,
+        "not_an_object": contract.BAD_REQUEST,
+        "strict_json": contract.BAD_REQUEST,
+        "content_type": contract.UNSUPPORTED_TYPE,
+        "too_large": contract.TOO_LARGE,
+    }
     for key, status in expected.items():
         verdicts[key] = expect_status(
             [got(name) for name, (k, _, _) in bad_requests(probes).items() if k == key], status
