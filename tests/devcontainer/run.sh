@@ -16,8 +16,8 @@ DEVCONTAINER_CLI=@devcontainers/cli@0.89.0
 NOTEBOOK_UNDER_NBVAL=solutions/01-ingest-api.ipynb
 # Inside, make test runs what differs from the host (CI has just run the whole suite there): every notebook against
 # the compose file's broker, the course's tools, the broker tools and the doctor as the non-root `student`, the
-# endpoint, the release, and the grader's rootless sandbox. Logic that is the same everywhere is not run twice.
-INSIDE_TESTS="notebooks solutions tests/course tests/broker tests/ingest tests/release tests/test_doctor.py \
+# endpoint, and the grader's rootless sandbox. Logic that is the same everywhere is not run twice.
+INSIDE_TESTS="notebooks solutions tests/course tests/broker tests/ingest tests/test_doctor.py \
 tests/test_config.py tests/test_environment_files.py tests/grading/test_sandbox.py tests/grading/test_cgroups.py \
 tests/grading/test_users.py tests/grading/test_turns.py tests/grading/test_watchdog.py \
 tests/grading/test_grading.py::test_a_broker_fault_is_a_grader_error_and_costs_no_points \

@@ -116,17 +116,19 @@ class Grading:
     def __init__(self, config):
         self.config, self.topic_start = config, {}
         self.link, self.endpoint_url, self.endpoint_refusals = None, "", []
-        self.verdicts, self.grader_error = None, None
+        self.verdicts, self.grader_error, self.fault = None, None, None
         control = os.environ.get(TURN_VARIABLE)
         self.turn = Turn(*map(int, control.split(","))) if control else None
 
     def judge(self, nbfile) -> dict:
         """Probe the endpoint once, with Kafka up, then cut off, then back; return every check's verdict."""
+        if self.fault is not None:
+            raise self.fault  # once is enough: probing again would only wait as long again for the same fault
         if self.verdicts is None:
             try:
                 self.verdicts = self._probe_and_judge(nbfile)
             except Exception as error:  # a grader or Kafka failure is not the student's: it stops the grading
-                self.grader_error = f"{type(error).__name__}: {error}"
+                self.grader_error, self.fault = f"{type(error).__name__}: {error}", error
                 raise
         return self.verdicts
 
